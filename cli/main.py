@@ -1,0 +1,26 @@
+"""The ``raftsman`` command: one entry point, a subcommand per component and verb."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import click
+
+
+def _version() -> str:
+    try:
+        return metadata.version("raftsman")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="raftsman")
+def main() -> None:
+    """Raftsman: a Kubernetes-style cluster manager on an etcd-compatible Raft store."""
+
+
+@main.command()
+def version() -> None:
+    """Print the client version."""
+    click.echo(f"raftsman {_version()}")

@@ -1,0 +1,54 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+
+from proto import rpc
+
+
+@pytest.fixture
+async def rpc_loop() -> AsyncIterator[None]:
+    """One asyncio loop for a trio test, shared by every gRPC server and client it starts.
+
+    Use it with ``pytestmark = pytest.mark.usefixtures("rpc_loop")`` in modules that
+    serve or call gRPC in-process.
+    """
+    async with rpc.open_loop():
+        yield
+
+
+# --------------------------------------------------------------------------- markers
+#
+# slow         runs only with RAFTSMAN_SLOW=1 (soaks; CI skips them)
+# needs_etcd   needs `etcd` and `etcdctl` (Debian: etcd-server, etcd-client)
+# needs_root   needs root (runc, network namespaces)
+#
+# A test whose tool is missing is skipped with the reason, unless RAFTSMAN_REQUIRE_ALL=1
+# (set by .ci/run), where it fails instead: CI must never report a skip as a pass.
+
+REQUIRE_ALL = os.environ.get("RAFTSMAN_REQUIRE_ALL") == "1"
+
+
+def _missing(item: pytest.Item) -> str | None:
+    if item.get_closest_marker("needs_etcd"):
+        absent = [tool for tool in ("etcd", "etcdctl") if shutil.which(tool) is None]
+        if absent:
+            return f"needs {' and '.join(absent)} (apt-get install etcd-server etcd-client)"
+    if item.get_closest_marker("needs_root") and os.geteuid() != 0:
+        return "needs root"
+    return None
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("slow") and os.environ.get("RAFTSMAN_SLOW") != "1":
+        pytest.skip("slow: set RAFTSMAN_SLOW=1 to run")
+    reason = _missing(item)
+    if reason is not None:
+        if REQUIRE_ALL:
+            pytest.fail(f"RAFTSMAN_REQUIRE_ALL=1 but this test {reason}")
+        pytest.skip(reason)
