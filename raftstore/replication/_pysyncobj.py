@@ -1,0 +1,535 @@
+"""The one module that imports pysyncobj. Everything it does to pysyncobj is here.
+
+pysyncobj (0.3.17) is a Raft library built around one ``SyncObj`` class whose replicated
+methods are pickled ``(method_id, args)`` calls, ids taken from the position of the method name
+in ``sorted(dir(self))``. We use its Raft (elections, replication, membership, compaction,
+snapshot transfer) and replace three of its habits:
+
+* **Entries.** We do not use ``@replicated`` at all. A proposal is queued with
+  ``SyncObj._applyCommand(b"\\x00" + envelope)``; the journal entry is pysyncobj's
+  ``REGULAR`` type byte followed by our versioned envelope (``protocol.Envelope``), raw, with
+  no pickle and no method id. ``_SyncObj__doApplyCommand`` is overridden to hand ``REGULAR``
+  entries to our state machine with their log index; pysyncobj's own entries (no-op,
+  membership, code version) still go to pysyncobj.
+* **Snapshots.** ``SyncObjConf.serializer``/``deserializer`` write and read our own file
+  format (``snapshot_file``): the state machine's bytes plus the raft metadata pysyncobj
+  needs (two log entries and the member list). No pickle in the file.
+* **The thread.** ``autoTick=False`` and our own thread calls ``doTick``. pysyncobj's
+  auto-tick thread stops as soon as the thread that *created* the ``SyncObj`` exits, which
+  would be a trio worker thread; ours lives until ``stop()``.
+
+Durability fixes (see docs/replication.md for the evidence):
+
+* ``_Journal`` wraps pysyncobj's mmap ``FileJournal``. Log compaction there rewrites the
+  journal *in place* (clear, then re-append every kept entry): a crash in the middle leaves a
+  journal holding only a prefix of the kept entries. We rewrite into a temporary file and
+  rename it over the journal. With ``fsync`` it also msyncs after every append and fsyncs the
+  meta file after every term/vote change.
+* After a snapshot file is renamed into place, pysyncobj compacts the journal only on a later
+  tick; a crash in between leaves a journal that does not start with the snapshot's entries,
+  and on restart ``__loadDumpFile`` then **clears the whole journal**, losing every entry
+  after the snapshot. ``_SyncObj__loadDumpFile`` is overridden to first cut the journal at
+  the snapshot's entries when the journal contains them.
+* A commit index read from the meta file that lies past the journal's end (possible after a
+  power loss without ``fsync``; pysyncobj PR 197's hang) is clamped at start.
+
+What pysyncobj still pickles: its own network messages and its membership-change entries
+(``['add', address, TCPNode]``). Peers are trusted; set no untrusted member.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
+from pysyncobj import journal as _journal
+from pysyncobj.syncobj import SyncObjException
+
+from raftstore.replication import snapshot_file
+from raftstore.replication.config import RaftConfig
+from raftstore.replication.errors import (
+    ApplyError,
+    BindFailed,
+    CorruptSnapshot,
+    MembershipChangeRejected,
+    NoLeader,
+    NotLeader,
+    ProposalDropped,
+    ProposalIndeterminate,
+    QueueFull,
+    ReplicationError,
+)
+
+logger = logging.getLogger(__name__)
+
+_REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
+_STATE_LEADER = 2  # pysyncobj's _RAFT_STATE.LEADER
+
+for _name in ("_SyncObj__doApplyCommand", "_SyncObj__loadDumpFile", "_applyCommand", "doTick"):
+    if not hasattr(SyncObj, _name):  # pragma: no cover - guards a pysyncobj upgrade
+        raise ImportError(f"pysyncobj.SyncObj has no {_name}; the adapter needs updating")
+
+ResultCallback = Callable[[object, ReplicationError | None], None]
+"""``callback(result, error)``; exactly one of them is meaningful. Called from the raft thread
+(or, for ``QueueFull``, from the submitting thread)."""
+
+
+_FAILURES: dict[int, tuple[type[ReplicationError], str]] = {
+    FAIL_REASON.QUEUE_FULL: (QueueFull, "the raft thread's command queue is full"),
+    FAIL_REASON.MISSING_LEADER: (NoLeader, "no leader is known"),
+    FAIL_REASON.DISCARDED: (
+        ProposalDropped,
+        "a new leader replaced the uncommitted entry with another one",
+    ),
+    FAIL_REASON.NOT_LEADER: (NotLeader, "the member the proposal was sent to is not the leader"),
+    FAIL_REASON.LEADER_CHANGED: (
+        ProposalIndeterminate,
+        "the leader changed before it confirmed the proposal",
+    ),
+    FAIL_REASON.REQUEST_DENIED: (MembershipChangeRejected, "the leader denied the request"),
+    FAIL_REASON.UNKNOWN_OUTCOME: (
+        ProposalIndeterminate,
+        "the entry was applied (via a snapshot) before its position was confirmed",
+    ),
+}
+
+
+def error_for(reason: int) -> ReplicationError:
+    """Map a pysyncobj ``FAIL_REASON`` code to our error taxonomy."""
+    cls, message = _FAILURES.get(reason, (ProposalIndeterminate, f"pysyncobj failure {reason}"))
+    return cls(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFailure:
+    """The result of an entry whose ``apply`` raised."""
+
+    exc: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class CoreStatus:
+    self_id: str
+    leader_id: str | None
+    is_leader: bool
+    term: int
+    commit_index: int
+    applied_index: int
+    members: tuple[str, ...]
+    has_quorum: bool
+
+
+# ---------------------------------------------------------------------------------- journal
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_journal_file(
+    path: str, entries: Sequence[tuple[bytes, int, int]], *, fsync: bool
+) -> None:
+    """Write a complete journal in pysyncobj's ``FileJournal`` format (format version 1)."""
+    records = []
+    for command, idx, term in entries:
+        data = struct.pack("<QQ", idx, term) + bytes(command)
+        size = struct.pack("<I", len(data))
+        records.append(size + data + size)
+    body = b"".join(records)
+    name = _journal.APP_NAME.ljust(_journal.NAME_SIZE, b"\0")
+    version = _journal.APP_VERSION.ljust(_journal.VERSION_SIZE, b"\0")
+    end = _journal.FIRST_RECORD_OFFSET + len(body)
+    header = name + version + struct.pack("<II", _journal.JOURNAL_FORMAT_VERSION, end)
+    assert len(header) == _journal.FIRST_RECORD_OFFSET
+    with open(path, "wb") as f:
+        f.write(header + body)
+        f.flush()
+        if fsync:
+            os.fsync(f.fileno())
+
+
+class _Journal:
+    """pysyncobj's ``FileJournal`` with crash-safe compaction and optional flushing."""
+
+    def __init__(self, inner: Any, path: str, *, fsync: bool) -> None:
+        self._inner = inner
+        self._path = path
+        self._fsync = fsync
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        self._inner.add(command, idx, term)
+        if self._fsync:
+            self._inner.flush()
+
+    def clear(self) -> None:
+        self._inner.clear()
+        if self._fsync:
+            self._inner.flush()
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802 - pysyncobj's name
+        self._inner.deleteEntriesFrom(entryFrom)
+        if self._fsync:
+            self._inner.flush()
+
+    def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802 - pysyncobj's name
+        kept = [self._inner[i] for i in range(entryTo, len(self._inner))]
+        self._inner.onOneSecondTimer()  # persist a pending commit index before reopening
+        tmp = self._path + ".compact.tmp"
+        _write_journal_file(tmp, kept, fsync=self._fsync)
+        self._inner._destroy()
+        os.replace(tmp, self._path)
+        if self._fsync:
+            _fsync_path(os.path.dirname(self._path) or ".")
+        self._inner = _journal.FileJournal(self._path)
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._inner[item]
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def _destroy(self) -> None:
+        self._inner._destroy()
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:  # noqa: N802, N803
+        self._inner.setRaftCommitIndex(raftCommitIndex)
+
+    def getRaftCommitIndex(self) -> int:  # noqa: N802
+        return int(self._inner.getRaftCommitIndex())
+
+    def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:  # noqa: N802, N803
+        self._inner.setCurrentTerm(term, votedForNodeId)
+        if self._fsync:
+            _fsync_path(self._path + ".meta")
+
+    def getCurrentTerm(self) -> int:  # noqa: N802
+        return int(self._inner.getCurrentTerm())
+
+    def getVotedForNodeId(self) -> Any:  # noqa: N802
+        return self._inner.getVotedForNodeId()
+
+    def onOneSecondTimer(self) -> None:  # noqa: N802
+        self._inner.onOneSecondTimer()
+
+
+# ---------------------------------------------------------------------------------- SyncObj
+
+
+class _SyncObj(SyncObj):
+    """``SyncObj`` with our entry dispatch, the snapshot/journal alignment fix and the
+    append_entries trimming fix."""
+
+    # pysyncobj's private fields we read or replace (name-mangled ``__raftLog`` etc.)
+    _SyncObj__raftLog: Any
+    _SyncObj__raftCommitIndex: int
+
+    def __init__(
+        self,
+        self_address: str,
+        peers: Sequence[str],
+        conf: Any,
+        on_apply: Callable[[int, bytes], object],
+        dump_path: str,
+    ) -> None:
+        self._rs_on_apply = on_apply
+        self._rs_dump_path = dump_path
+        super().__init__(self_address, list(peers), conf)
+
+    def _SyncObj__doApplyCommand(self, command: bytes) -> object:  # noqa: N802
+        if command[:1] == _REGULAR:
+            # pysyncobj increments raftLastApplied right after this call returns.
+            return self._rs_on_apply(self.raftLastApplied + 1, bytes(command[1:]))
+        return SyncObj._SyncObj__doApplyCommand(self, command)
+
+    def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        if message.get("type") == "append_entries":
+            message = self._rs_trim_append_entries(message)
+        SyncObj._SyncObj__onMessageReceived(self, node, message)
+
+    def _rs_term_at(self, idx: int) -> int | None:
+        log = self._SyncObj__raftLog
+        pos = idx - log[0][1]
+        if 0 <= pos < len(log):
+            return int(log[pos][2])
+        return None
+
+    def _rs_trim_append_entries(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Drop the part of an append_entries that this log already holds.
+
+        pysyncobj truncates the follower's log after ``prevLogIdx`` whenever the log is
+        longer, conflict or not, then re-appends the message's entries. A late or
+        overlapping append_entries (common with ``use_batch=False``: one is sent per
+        proposal) therefore shrinks the log below entries this member already acknowledged
+        -- Raft only allows truncating at a conflict (Figure 2, AppendEntries step 3). A
+        member killed in that state has lost acknowledged entries; two such members can
+        elect a leader without them. We skip the entries we already hold with the same
+        term and, when nothing new remains and our last entry is of the sender's term (so
+        it came from this very leader and matches its log), move ``prevLogIdx`` to our
+        last entry so that nothing is truncated.
+        """
+        if "prevLogIdx" not in message or "transmission" in message:
+            return message
+        if message["term"] < self.raftCurrentTerm:
+            return message
+        log = self._SyncObj__raftLog
+        last_idx, last_term = int(log[-1][1]), int(log[-1][2])
+        prev_idx, prev_term = message["prevLogIdx"], message["prevLogTerm"]
+        if prev_idx is None or prev_idx >= last_idx:
+            return message
+        if self._rs_term_at(prev_idx) != prev_term:
+            return message  # pysyncobj rejects it; leave that path alone
+        entries = list(message.get("entries", []))
+        skip = 0
+        for entry in entries:
+            if entry[1] > last_idx or self._rs_term_at(entry[1]) != entry[2]:
+                break
+            prev_idx, prev_term = entry[1], entry[2]
+            skip += 1
+        entries = entries[skip:]
+        if not entries and prev_idx < last_idx and last_term == message["term"]:
+            prev_idx, prev_term = last_idx, last_term
+        if skip == 0 and prev_idx == message["prevLogIdx"]:
+            return message
+        return {**message, "prevLogIdx": prev_idx, "prevLogTerm": prev_term, "entries": entries}
+
+    def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:  # noqa: N802, N803
+        if not clearJournal:
+            self._rs_align_journal_with_snapshot()
+        SyncObj._SyncObj__loadDumpFile(self, clearJournal)
+
+    def _rs_align_journal_with_snapshot(self) -> None:
+        try:
+            snap = snapshot_file.read(self._rs_dump_path)
+        except (OSError, CorruptSnapshot):
+            return  # the deserializer reports it
+        log = self._SyncObj__raftLog
+        if len(log) < 2:
+            return
+        prev = (snap.prev.command, snap.prev.index, snap.prev.term)
+        last = (snap.last.command, snap.last.index, snap.last.term)
+        pos = snap.prev.index - log[0][1]
+        if pos <= 0 or pos + 1 >= len(log):
+            return
+        if tuple(log[pos]) == prev and tuple(log[pos + 1]) == last:
+            logger.warning(
+                "journal starts before snapshot %d (crash between snapshot and compaction); "
+                "compacting it now instead of clearing it",
+                snap.last.index,
+            )
+            log.deleteEntriesTo(pos)
+
+    def _rs_wrap_journal(self, path: str, *, fsync: bool) -> None:
+        log = _Journal(self._SyncObj__raftLog, path, fsync=fsync)
+        self._SyncObj__raftLog = log
+        last = log[-1][1]
+        if self._SyncObj__raftCommitIndex > last:
+            logger.warning(
+                "saved commit index %d is past the journal end %d; clamping",
+                self._SyncObj__raftCommitIndex,
+                last,
+            )
+            self._SyncObj__raftCommitIndex = last
+            log.setRaftCommitIndex(last)
+
+
+# ---------------------------------------------------------------------------------- core
+
+
+class RaftCore:
+    """Owns one ``SyncObj`` and the thread that ticks it. Thread-safe; never touches trio.
+
+    Hooks run in the raft thread. ``apply`` on the state machine, ``snapshot`` and
+    ``restore`` also run only there.
+    """
+
+    def __init__(
+        self,
+        *,
+        self_address: str,
+        peers: Sequence[str],
+        data_dir: str,
+        config: RaftConfig,
+        apply_entry: Callable[[int, bytes], object],
+        take_snapshot: Callable[[], bytes],
+        restore_snapshot: Callable[[int, bytes], None],
+        on_leadership: Callable[[bool], None],
+    ) -> None:
+        self.self_address = self_address
+        self._peers = [p for p in peers if p != self_address]
+        self._config = config
+        self._apply_entry = apply_entry
+        self._take_snapshot = take_snapshot
+        self._restore_snapshot = restore_snapshot
+        self._on_leadership = on_leadership
+        os.makedirs(data_dir, exist_ok=True)
+        self.journal_path = os.path.join(data_dir, "journal")
+        self.snapshot_path = os.path.join(data_dir, "snapshot")
+        self._so: _SyncObj | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.fatal: BaseException | None = None
+
+    # -- lifecycle (blocking; call from a worker thread) --
+
+    def start(self) -> None:
+        c = self._config
+        conf = SyncObjConf(
+            autoTick=False,
+            autoTickPeriod=c.tick_period,
+            appendEntriesUseBatch=c.use_batch,
+            appendEntriesPeriod=c.append_entries_period,
+            raftMinTimeout=c.election_timeout_min,
+            raftMaxTimeout=c.election_timeout_max,
+            connectionTimeout=c.connection_timeout,
+            connectionRetryTime=c.connection_retry,
+            leaderFallbackTimeout=c.leader_fallback_timeout,
+            commandsQueueSize=c.commands_queue_size,
+            logCompactionMinEntries=c.snapshot_every_entries,
+            logCompactionMinTime=c.snapshot_min_interval,
+            journalFile=self.journal_path,
+            fullDumpFile=self.snapshot_path,
+            serializer=self._serialize,
+            deserializer=self._deserialize,
+            dynamicMembershipChange=True,
+            bindAddress=self.self_address,
+            bindRetryTime=0.1,
+            maxBindRetries=c.max_bind_retries,
+            onStateChanged=self._state_changed,
+            commandsWaitLeader=False,  # fail fast with NoLeader instead of queueing
+        )
+        try:
+            so = _SyncObj(
+                self.self_address, self._peers, conf, self._apply_entry, self.snapshot_path
+            )
+        except SyncObjException as exc:
+            raise BindFailed(f"cannot listen on {self.self_address}: {exc}") from exc
+        so._rs_wrap_journal(self.journal_path, fsync=c.fsync)
+        self._so = so
+        self._thread = threading.Thread(
+            target=self._run, name=f"raft-{self.self_address}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking, close sockets, flush and close the journal. Idempotent."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        so = self._so
+        assert so is not None
+        try:
+            while not self._stopping.is_set() and self.fatal is None:
+                try:
+                    so.doTick(self._config.tick_period)
+                except Exception:
+                    logger.exception("raft tick failed; retrying")
+                    self._stopping.wait(self._config.tick_period)
+        finally:
+            try:
+                so.destroy()  # autoTick=False: destroys synchronously, in this thread
+            except Exception:
+                logger.exception("destroying pysyncobj failed")
+
+    # -- raft-thread callbacks --
+
+    def _state_changed(self, old: int, new: int) -> None:
+        if (old == _STATE_LEADER) != (new == _STATE_LEADER):
+            self._on_leadership(new == _STATE_LEADER)
+
+    def _serialize(self, path: str, raft_data: Any) -> None:
+        last, prev, cluster = raft_data
+        snap = snapshot_file.Snapshot(
+            last=snapshot_file.LogEntry(bytes(last[0]), int(last[1]), int(last[2])),
+            prev=snapshot_file.LogEntry(bytes(prev[0]), int(prev[1]), int(prev[2])),
+            members=tuple(sorted(str(node.id) for node in cluster)),
+            state=self._take_snapshot(),
+        )
+        snapshot_file.write(path, snap, fsync=self._config.fsync)
+
+    def _deserialize(self, path: str) -> tuple[Any, Any, list[str]]:
+        try:
+            snap = snapshot_file.read(path)
+            self._restore_snapshot(snap.last.index, snap.state)
+        except BaseException as exc:
+            # pysyncobj would log this and carry on with a state machine that misses the
+            # snapshot's entries; stop the member instead.
+            logger.critical("cannot load snapshot %s: %r; stopping this member", path, exc)
+            self.fatal = exc
+            raise
+        return (
+            (snap.last.command, snap.last.index, snap.last.term),
+            (snap.prev.command, snap.prev.index, snap.prev.term),
+            list(snap.members),
+        )
+
+    # -- thread-safe entry points --
+
+    def _require(self) -> _SyncObj:
+        if self._so is None:
+            raise RuntimeError("RaftCore.start() was not called")
+        return self._so
+
+    def submit(self, envelope: bytes, callback: ResultCallback) -> None:
+        """Queue ``envelope`` for replication (forwarded to the leader by pysyncobj when this
+        member is a follower). ``callback`` fires once the entry is applied *locally*."""
+        self._require()._applyCommand(_REGULAR + envelope, _wrap(callback))
+
+    def add_member(self, address: str, callback: ResultCallback) -> None:
+        self._require().addNodeToCluster(address, _wrap(callback))
+
+    def remove_member(self, address: str, callback: ResultCallback) -> None:
+        if address == self.self_address:
+            callback(None, MembershipChangeRejected("a member cannot remove itself"))
+            return
+        self._require().removeNodeFromCluster(address, _wrap(callback))
+
+    def force_snapshot(self) -> None:
+        self._require().forceLogCompaction()
+
+    def status(self) -> CoreStatus:
+        so = self._require()
+        leader = so._getLeader()
+        others = [str(n.id) for n in so.otherNodes]
+        return CoreStatus(
+            self_id=self.self_address,
+            leader_id=None if leader is None else str(leader.id),
+            is_leader=bool(so._isLeader()),
+            term=int(so.raftCurrentTerm),
+            commit_index=int(so.raftCommitIndex),
+            applied_index=int(so.raftLastApplied),
+            members=tuple(sorted([self.self_address, *others])),
+            has_quorum=bool(so.hasQuorum),
+        )
+
+
+def _wrap(callback: ResultCallback) -> Callable[[object, int], None]:
+    def on_result(result: object, reason: int) -> None:
+        if reason != FAIL_REASON.SUCCESS:
+            callback(None, error_for(reason))
+        elif isinstance(result, ApplyFailure):
+            err = ApplyError(f"state machine apply raised {result.exc!r}")
+            err.__cause__ = result.exc
+            callback(None, err)
+        else:
+            callback(result, None)
+
+    return on_result
