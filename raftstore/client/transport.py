@@ -1,0 +1,140 @@
+"""Channels to every endpoint, the endpoint in use, and failover with a stated retry policy.
+
+The client opens one gRPC channel per endpoint up front (gRPC connects lazily and
+reconnects by itself) and sends every call to the *current* endpoint. When a call to it
+fails with UNAVAILABLE (connection refused or lost, or the member says it has no leader)
+or runs past its deadline, the next endpoint becomes current, round robin.
+
+Retry policy, by kind of call (the same stance as etcd's clientv3):
+
+* **Reads** (range outside a transaction, status, member list, lease TTL queries) are
+  idempotent: on UNAVAILABLE the call is retried at once on the next endpoint, trying
+  each endpoint at most once per call; when all fail, :class:`EndpointsUnavailable`.
+* **Writes** (put, delete, txn, compact, lease grant and revoke) are retried on the next
+  endpoint only when gRPC proves the request never left this process (``failed to
+  connect to all addresses``: no connection existed). Any other UNAVAILABLE -- the
+  connection broke mid-call, ``request timed out``, ``leader changed`` -- raises
+  :class:`Indeterminate`: the write may have been applied, and only the caller can tell
+  whether repeating it is safe (a compare-and-swap on ``mod_revision`` usually is).
+  DEADLINE_EXCEEDED on a write is just as indeterminate and stays
+  :class:`proto.rpc.DeadlineExceeded`.
+* Streams (watch, lease keep-alive) resume on the next endpoint by themselves; see
+  :mod:`raftstore.client.watch` and :mod:`raftstore.client.lease`.
+
+``timeout`` is the gRPC deadline of each attempt; a caller bounds a whole call, retries
+included, with a trio cancel scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from google.protobuf import message as _message
+
+from proto import rpc
+from raftstore.client.errors import EndpointsUnavailable, Indeterminate, translate
+
+# gRPC's words for "no transport was available, so nothing was sent".
+_NEVER_SENT = ("failed to connect to all addresses", "DNS resolution failed")
+
+
+def parse_endpoint(endpoint: str) -> str:
+    """``"host:port"`` from ``"host:port"`` or a URL like ``"http://host:port"``."""
+    text = endpoint.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"endpoint must be host:port or http(s)://host:port, not {endpoint!r}")
+        text = parts.netloc
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"endpoint must be host:port or http(s)://host:port, not {endpoint!r}")
+    return text
+
+
+def never_sent(error: rpc.RpcError) -> bool:
+    """True when gRPC failed before any connection carried the request."""
+    return isinstance(error, rpc.Unavailable) and error.message.startswith(_NEVER_SENT)
+
+
+class Transport:
+    """Stubs on every endpoint; which endpoint is current; unary calls with failover."""
+
+    def __init__(
+        self, endpoints: Sequence[str], channels: Sequence[rpc.Channel], *, timeout: float
+    ) -> None:
+        if not endpoints or len(endpoints) != len(channels):
+            raise ValueError("need one channel per endpoint, and at least one endpoint")
+        self.endpoints = tuple(endpoints)
+        self.timeout = timeout
+        self._channels = tuple(channels)
+        self._stubs: dict[tuple[int, type], Any] = {}
+        self._current = 0
+
+    @property
+    def current(self) -> int:
+        """Index of the endpoint calls go to."""
+        return self._current
+
+    def stub(self, index: int, stub_class: type) -> Any:
+        key = (index, stub_class)
+        stub = self._stubs.get(key)
+        if stub is None:
+            stub = self._channels[index].stub(stub_class, default_timeout=self.timeout)
+            self._stubs[key] = stub
+        return stub
+
+    def failed(self, index: int) -> None:
+        """Endpoint ``index`` failed: move on, unless another failure already did."""
+        if index == self._current:
+            self._current = (index + 1) % len(self.endpoints)
+
+    def use(self, index: int) -> None:
+        """Make endpoint ``index`` current (tests and operators pin an endpoint)."""
+        if not 0 <= index < len(self.endpoints):
+            raise IndexError(f"no endpoint {index}; have {len(self.endpoints)}")
+        self._current = index
+
+    async def unary(
+        self, stub_class: type, method: str, request: _message.Message, *, idempotent: bool
+    ) -> Any:
+        """Call ``method`` on the current endpoint, failing over as the policy above says."""
+        failures: list[str] = []
+        for _ in range(len(self.endpoints)):
+            index = self._current
+            call = getattr(self.stub(index, stub_class), method)
+            try:
+                return await call(request, timeout=self.timeout)
+            except rpc.RpcError as raw:
+                error = translate(raw)
+                if isinstance(error, rpc.DeadlineExceeded):
+                    self.failed(index)
+                    raise error from None
+                if not isinstance(error, rpc.Unavailable):
+                    raise error from None
+                self.failed(index)
+                if not idempotent and not never_sent(error):
+                    raise Indeterminate(
+                        f"{method} to {self.endpoints[index]} may or may not have been "
+                        f"applied: {error.message}"
+                    ) from error
+                failures.append(f"{self.endpoints[index]}: {error.message}")
+        raise EndpointsUnavailable(f"{method}: no endpoint available ({'; '.join(failures)})")
+
+
+@asynccontextmanager
+async def open_transport(
+    endpoints: Sequence[str], *, tls: rpc.TlsConfig | None, timeout: float
+) -> AsyncIterator[Transport]:
+    """A :class:`Transport` with a channel per endpoint; channels close when the block ends."""
+    if isinstance(endpoints, str):
+        raise TypeError(f"endpoints must be a sequence of str, not the str {endpoints!r}")
+    targets = [parse_endpoint(e) for e in endpoints]
+    if not targets:
+        raise ValueError("need at least one endpoint")
+    async with AsyncExitStack() as stack:
+        channels = [await stack.enter_async_context(rpc.connect(t, tls=tls)) for t in targets]
+        yield Transport(targets, channels, timeout=timeout)
