@@ -24,3 +24,15 @@ def main() -> None:
 def version() -> None:
     """Print the client version."""
     click.echo(f"raftsman {_version()}")
+
+
+def _register() -> None:
+    from cli.store import store
+
+    main.add_command(store)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()

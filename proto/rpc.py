@@ -200,6 +200,15 @@ def error_for(code: grpc.StatusCode, message: str) -> RpcError:
     return ERRORS.get(code, Unknown)(message)
 
 
+def error_named(code: str, message: str) -> RpcError:
+    """The typed error for a status code given by name (``"NOT_FOUND"``)."""
+    try:
+        status = grpc.StatusCode[code]
+    except KeyError:
+        raise ValueError(f"unknown gRPC status code name {code!r}") from None
+    return error_for(status, message)
+
+
 def _from_aio(exc: grpc.aio.AioRpcError) -> RpcError:
     return error_for(exc.code(), exc.details() or exc.code().name.lower())
 
