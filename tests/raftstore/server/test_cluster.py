@@ -3,55 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
-import pytest
 
 from proto.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from tests.raftstore.server.helpers import get_prefix, keepalive_once, lease_call, put, put_anywhere
 from tests.support.processes import wait_for
-from tests.support.raftstore import StoreCluster, raftstore_cluster
-
-
-@pytest.fixture
-def store3(tmp_path: Path) -> Iterator[StoreCluster]:
-    with raftstore_cluster(tmp_path, size=3) as cluster:
-        yield cluster
-
-
-def put(endpoint: str, key: str, value: str, *, timeout: float = 5.0) -> int:
-    """Put through one member; the revision of the write."""
-    with grpc.insecure_channel(endpoint) as channel:
-        response = rpc_pb2_grpc.KVStub(channel).Put(
-            rpc_pb2.PutRequest(key=key.encode(), value=value.encode()), timeout=timeout
-        )
-    return int(response.header.revision)
-
-
-def get_prefix(endpoint: str, prefix: str, *, serializable: bool = False) -> dict[str, str]:
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    with grpc.insecure_channel(endpoint) as channel:
-        response = rpc_pb2_grpc.KVStub(channel).Range(
-            rpc_pb2.RangeRequest(
-                key=prefix.encode(), range_end=end.encode(), serializable=serializable
-            ),
-            timeout=10,
-        )
-    return {kv.key.decode(): kv.value.decode() for kv in response.kvs}
-
-
-def put_anywhere(cluster: StoreCluster, key: str, value: str) -> bool:
-    """Try each live member once; True when one acknowledged the write."""
-    for member in cluster.members:
-        if not member.alive:
-            continue
-        try:
-            put(member.endpoint, key, value, timeout=3)
-            return True
-        except grpc.RpcError:
-            continue
-    return False
 
 
 def test_writes_through_any_member_are_read_everywhere(store3):
@@ -140,3 +97,36 @@ def test_watch_continues_across_member_restart(store3):
                 break
         stream.cancel()
     assert got == [f"/w/{i}" for i in range(6)]
+
+
+def test_lease_survives_leader_change_and_expires_after(store3):
+    leader = store3.leader_index()
+    assert leader is not None
+    follower = store3.members[(leader + 1) % 3]
+    granted = lease_call(follower.endpoint, "LeaseGrant", rpc_pb2.LeaseGrantRequest(TTL=4))
+    lease_id = granted.ID  # type: ignore[attr-defined]
+    with grpc.insecure_channel(follower.endpoint) as channel:
+        rpc_pb2_grpc.KVStub(channel).Put(
+            rpc_pb2.PutRequest(key=b"/lease/k", value=b"v", lease=lease_id), timeout=10
+        )
+    # Keep-alives sent to a follower reach the leader.
+    assert keepalive_once(follower.endpoint, lease_id) == 4
+    store3.kill(leader)
+    wait_for(
+        lambda: store3.leader_index() is not None,
+        timeout=20,
+        message="a new leader",
+    )
+    # The new leader restarted the lease's clock: still alive, and renewable.
+    assert get_prefix(follower.endpoint, "/lease/") == {"/lease/k": "v"}
+    assert keepalive_once(follower.endpoint, lease_id) == 4
+    # Without keep-alives it expires on the new leader, deleting its key.
+    wait_for(
+        lambda: get_prefix(follower.endpoint, "/lease/") == {},
+        timeout=15,
+        message="the lease to expire on the new leader",
+    )
+    ttl = lease_call(
+        follower.endpoint, "LeaseTimeToLive", rpc_pb2.LeaseTimeToLiveRequest(ID=lease_id)
+    )
+    assert ttl.TTL == -1  # type: ignore[attr-defined]
