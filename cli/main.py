@@ -31,6 +31,11 @@ def _register() -> None:
 
     main.add_command(store)
 
+    from cli.launcher.commands import down, status, supervise, up
+
+    for command in (up, down, status, supervise):
+        main.add_command(command)
+
 
 _register()
 

@@ -1,0 +1,209 @@
+"""Starting and stopping a cluster from the CLI: what ``up`` and ``down`` do.
+
+Both run under the cluster directory's lock, so two of them never interleave on one
+cluster. Neither writes the state file while a supervisor runs (the supervisor is its only
+writer then); ``up`` writes the plan before starting the supervisor, ``down`` writes the
+final state only once the supervisor is gone and had no chance to.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import pids
+from .layout import Layout
+from .plan import PlanError, busy_ports, plan_cluster
+from .readiness import stores_ready
+from .roles import ROLES, command, component_env
+from .state import (
+    ClusterState,
+    ProcessState,
+    StateFileError,
+    SupervisorState,
+    load,
+    save,
+)
+
+DEFAULT_STORES = 3
+READY_TIMEOUT = 30.0
+# The supervisor gives each process its role's grace; allow that plus a margin.
+SUPERVISOR_GRACE = max(role.stop_grace for role in ROLES.values()) + 5.0
+
+
+class LaunchError(Exception):
+    """``up`` could not start the cluster; the message says why and where to look."""
+
+
+def supervisor_running(state: ClusterState) -> bool:
+    return pids.alive(state.supervisor.pid, state.supervisor.pid_start)
+
+
+def load_if_any(layout: Layout) -> ClusterState | None:
+    if not layout.state_file.exists():
+        return None
+    return load(layout.state_file)
+
+
+def prepare(
+    layout: Layout, *, name: str, stores: int | None, base_port: int | None, restart: bool
+) -> tuple[ClusterState, bool]:
+    """The state to start from and whether it is new; the caller holds the lock.
+
+    A stopped cluster is started again on its own plan (ports, data); asking it for a
+    different shape is an error rather than a silent rebuild.
+    """
+    existing = load_if_any(layout)
+    if existing is None:
+        state = plan_cluster(
+            layout,
+            name=name,
+            stores=DEFAULT_STORES if stores is None else stores,
+            base_port=base_port,
+            restart=restart,
+        )
+        layout.create()
+        save(layout.state_file, state)
+        return state, True
+    have = len(existing.by_role("store"))
+    if stores is not None and stores != have:
+        raise PlanError(
+            f"the cluster at {layout.root} has {have} stores, not {stores}; "
+            f"`raftsman down --purge --dir {layout.root}` first to start a new one"
+        )
+    if base_port is not None:
+        first = min(p for proc in existing.processes for p in proc.ports.values())
+        if first != base_port:
+            raise PlanError(
+                f"the cluster at {layout.root} uses ports from {first}, not --base-port "
+                f"{base_port}; `raftsman down --purge` first to start a new one"
+            )
+    ports = [p for proc in existing.processes for p in proc.ports.values()]
+    busy = busy_ports(ports)
+    if busy:
+        raise PlanError(
+            f"cannot restart the cluster at {layout.root}: its port(s) "
+            f"{', '.join(map(str, busy))} are in use by another program"
+        )
+    existing.restart = restart
+    layout.create()
+    save(layout.state_file, existing)
+    return existing, False
+
+
+def spawn_supervisor(layout: Layout) -> subprocess.Popen[bytes]:
+    """Start ``raftsman supervise --dir DIR`` detached: its own session, output to its log."""
+    with open(layout.supervisor_log, "ab") as logfile:
+        return subprocess.Popen(
+            [*command("supervise"), f"--dir={layout.root}"],
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            cwd=layout.root,
+            env=component_env(),
+            start_new_session=True,
+        )
+
+
+def store_endpoints(state: ClusterState) -> list[str]:
+    return [p.endpoint("client") for p in state.by_role("store")]
+
+
+def wait_ready(
+    layout: Layout,
+    state: ClusterState,
+    *,
+    timeout: float,
+    supervisor_exited: Callable[[], int | None],
+) -> float:
+    """Poll until every store is ready; the seconds it took. :class:`LaunchError` if not."""
+    endpoints = store_endpoints(state)
+    start = time.monotonic()
+    while not stores_ready(endpoints, timeout=0.5):
+        code = supervisor_exited()
+        if code is not None:
+            raise LaunchError(
+                f"the supervisor exited with status {code} before the cluster was ready; "
+                f"see {layout.supervisor_log} and {layout.logs_dir}/"
+            )
+        if time.monotonic() - start > timeout:
+            raise LaunchError(
+                f"the cluster was not ready after {timeout:g}s (every store answering, one "
+                f"leader); see the logs in {layout.logs_dir}/"
+            )
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+@dataclass(frozen=True)
+class StopReport:
+    was_running: bool
+    forced: bool
+    """The supervisor or a process had to be SIGKILLed."""
+    leftover: tuple[int, ...]
+    """Pids still alive after everything (should be empty)."""
+
+
+def stop(layout: Layout, state: ClusterState, *, grace: float = SUPERVISOR_GRACE) -> StopReport:
+    """Stop the cluster: SIGTERM the supervisor, SIGKILL what is left after ``grace``."""
+    sup = state.supervisor
+    was_running = supervisor_running(state)
+    forced = False
+    if was_running:
+        assert sup.pid is not None
+        try:
+            os.kill(sup.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        if not pids.wait_gone([(sup.pid, sup.pid_start)], timeout=grace):
+            forced = True
+            try:  # by pid, not group: in the foreground the supervisor leads no group
+                os.kill(sup.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # Processes left behind by a supervisor that was killed, or that we just killed.
+    reloaded = load_if_any(layout) or state
+    children = [(p.pid, p.pid_start) for p in reloaded.processes if pids.alive(p.pid, p.pid_start)]
+    if children:
+        for pid, _ in children:
+            assert pid is not None
+            pids.signal_group(pid, signal.SIGTERM)
+        if not pids.wait_gone(children, timeout=max(r.stop_grace for r in ROLES.values())):
+            forced = True
+            for pid, _ in children:
+                assert pid is not None
+                pids.signal_group(pid, signal.SIGKILL)
+    everyone = [(sup.pid, sup.pid_start), *children]
+    pids.wait_gone(everyone, timeout=2.0)
+    leftover = tuple(pid for pid, start in everyone if pid is not None and pids.alive(pid, start))
+    final = load_if_any(layout) or reloaded
+    if final.supervisor.state not in (SupervisorState.STOPPED, SupervisorState.FAILED) or any(
+        p.state in (ProcessState.UP, ProcessState.RESTARTING) for p in final.processes
+    ):
+        final.supervisor.state = SupervisorState.STOPPED
+        for proc in final.processes:
+            if proc.state is not ProcessState.FAILED:
+                proc.state = ProcessState.DOWN
+        save(layout.state_file, final)
+    return StopReport(was_running=was_running, forced=forced, leftover=leftover)
+
+
+__all__ = [
+    "DEFAULT_STORES",
+    "READY_TIMEOUT",
+    "LaunchError",
+    "PlanError",
+    "StateFileError",
+    "StopReport",
+    "load_if_any",
+    "prepare",
+    "spawn_supervisor",
+    "stop",
+    "store_endpoints",
+    "supervisor_running",
+    "wait_ready",
+]

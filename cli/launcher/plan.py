@@ -1,0 +1,87 @@
+"""Planning a new cluster: process names, ports and paths, as an initial state.
+
+Ports are on 127.0.0.1: either free ones picked by the kernel (bind port 0, note the
+number, close) or consecutive ones from ``--base-port``. Either way they are checked to be
+bindable now; another program can still take a port before the component binds it, and a
+component that cannot bind crashes and is restarted by the supervisor like any other crash.
+A stopped cluster restarts on the ports of its plan, so they are checked again by ``up``.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from contextlib import ExitStack
+
+from .layout import Layout
+from .roles import ROLES
+from .state import ClusterState, ProcessRecord, SupervisorRecord
+
+LOOPBACK = "127.0.0.1"
+
+
+class PlanError(Exception):
+    """The cluster cannot be planned or started as asked; the message says why."""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOOPBACK, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def busy_ports(ports: Iterable[int]) -> list[int]:
+    """The ports among ``ports`` that cannot be bound on 127.0.0.1 right now."""
+    busy = []
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
+def plan_cluster(
+    layout: Layout, *, name: str, stores: int, base_port: int | None, restart: bool
+) -> ClusterState:
+    """The initial state of a new cluster: ``stores`` store members, nothing running."""
+    if stores < 1:
+        raise PlanError(f"--stores must be at least 1, not {stores}")
+    role = ROLES["store"]
+    needed = stores * len(role.ports)
+    if base_port is None:
+        ports = free_ports(needed)
+    else:
+        if not 1024 <= base_port <= 65535 - needed:
+            raise PlanError(f"--base-port {base_port}: needs {needed} ports from 1024..65535")
+        ports = list(range(base_port, base_port + needed))
+        busy = busy_ports(ports)
+        if busy:
+            raise PlanError(f"--base-port {base_port}: port(s) {', '.join(map(str, busy))} in use")
+    processes = []
+    for i in range(stores):
+        proc_name = f"store-{i}"
+        own = ports[i * len(role.ports) : (i + 1) * len(role.ports)]
+        processes.append(
+            ProcessRecord(
+                role=role.name,
+                name=proc_name,
+                ports=dict(zip(role.ports, own, strict=True)),
+                log=str(layout.log_file(proc_name)),
+                data=str(layout.data_dir(proc_name)),
+            )
+        )
+    return ClusterState(
+        name=name,
+        dir=str(layout.root),
+        supervisor=SupervisorRecord(log=str(layout.supervisor_log)),
+        processes=processes,
+        restart=restart,
+    )

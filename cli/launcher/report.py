@@ -1,0 +1,124 @@
+"""What ``status`` and ``up`` print: process rows (table or JSON) and the ready summary.
+
+A row's ``state`` is what the supervisor recorded, corrected by the facts: a process whose
+pid is gone, or whose supervisor is gone, is ``down`` whatever the file says. ``leader``
+is asked of each store that is up (Maintenance.Status: ``leader == header.member_id``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass
+
+from . import pids
+from .layout import DEFAULT_NAME, Layout, default_dir
+from .readiness import store_status
+from .state import ClusterState, ProcessState
+
+
+@dataclass(frozen=True)
+class Row:
+    role: str
+    name: str
+    pid: int | None
+    state: str
+    restarts: int
+    leader: bool
+    ports: dict[str, int]
+    endpoint: str | None
+    log: str
+
+
+def rows(state: ClusterState) -> list[Row]:
+    sup = state.supervisor
+    sup_alive = pids.alive(sup.pid, sup.pid_start)
+    out = [
+        Row(
+            role="supervisor",
+            name="supervisor",
+            pid=sup.pid if sup_alive else None,
+            state=("up" if sup.state.value == "running" else sup.state.value)
+            if sup_alive
+            else ("failed" if sup.state.value == "failed" else "down"),
+            restarts=0,
+            leader=False,
+            ports={},
+            endpoint=None,
+            log=sup.log,
+        )
+    ]
+    for proc in state.processes:
+        alive = sup_alive and pids.alive(proc.pid, proc.pid_start)
+        if alive:
+            recorded = proc.state.value
+        elif sup_alive and proc.state is not ProcessState.UP:
+            recorded = proc.state.value  # restarting or failed, as recorded
+        else:
+            recorded = ProcessState.DOWN.value
+        endpoint = proc.endpoint("client") if "client" in proc.ports else None
+        leader = False
+        if alive and proc.role == "store" and endpoint is not None:
+            status = store_status(endpoint, timeout=1.0)
+            leader = status is not None and status.is_leader
+        out.append(
+            Row(
+                role=proc.role,
+                name=proc.name,
+                pid=proc.pid if alive else None,
+                state=recorded,
+                restarts=proc.restarts,
+                leader=leader,
+                ports=dict(proc.ports),
+                endpoint=endpoint,
+                log=proc.log,
+            )
+        )
+    return out
+
+
+def rows_json(table: list[Row]) -> str:
+    return json.dumps([asdict(r) for r in table], indent=2)
+
+
+def rows_text(table: list[Row]) -> str:
+    header = ("ROLE", "NAME", "PID", "STATE", "RESTARTS", "LEADER", "PORTS")
+    lines = [header]
+    for r in table:
+        ports = ",".join(f"{k}={v}" for k, v in r.ports.items()) or "-"
+        leader = ("yes" if r.leader else "no") if r.role == "store" else "-"
+        pid = str(r.pid) if r.pid is not None else "-"
+        lines.append((r.role, r.name, pid, r.state, str(r.restarts), leader, ports))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def where_flag(layout: Layout, name: str) -> str:
+    """The shortest flag that names this cluster again: '', --name NAME or --dir DIR."""
+    if layout.root == default_dir(DEFAULT_NAME):
+        return ""
+    if layout.root == default_dir(name):
+        return f" --name {shlex.quote(name)}"
+    return f" --dir {shlex.quote(str(layout.root))}"
+
+
+def summary(layout: Layout, state: ClusterState, *, headline: str) -> str:
+    stores = state.by_role("store")
+    endpoints = ",".join(p.endpoint("client") for p in stores)
+    flag = where_flag(layout, state.name)
+    lines = [headline]
+    for proc in stores:
+        lines.append(f"  {proc.name:<10} http://{proc.endpoint('client')}")
+    lines += [
+        "",
+        f"client config  {layout.config_file}",
+        f"try            ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world",
+        f"logs           {layout.logs_dir}/",
+        f"data           {layout.data_root}/",
+        f"status         raftsman status{flag}",
+        f"stop           raftsman down{flag}   (keeps the data; --purge deletes it)",
+    ]
+    return "\n".join(lines)
