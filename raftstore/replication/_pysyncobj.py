@@ -478,7 +478,9 @@ class RaftCore:
         return (
             (snap.last.command, snap.last.index, snap.last.term),
             (snap.prev.command, snap.prev.index, snap.prev.term),
-            list(snap.members),
+            # pysyncobj filters its own node out with ``node != selfNode``, which is never
+            # true for a string: filter ourselves, or this member would count itself twice
+            [m for m in snap.members if m != self.self_address],
         )
 
     # -- thread-safe entry points --

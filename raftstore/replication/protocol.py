@@ -46,9 +46,9 @@ class StateMachine(Protocol):
 ApplyHook = Callable[[int, bytes, object], None]
 """``hook(index, command, result)``: called in the raft thread, synchronously, in log order,
 after each state-machine apply (barriers excluded). It must not block: hand the event to a
-thread-safe queue or ``trio.from_thread.run_sync``-free primitive such as
-``TrioToken.run_sync_soon``. Exceptions are logged and ignored. During start-up the hooks
-also see the replay of the journal."""
+thread-safe queue or to ``TrioToken.run_sync_soon`` (not ``trio.from_thread.run_sync``, which
+waits for trio and would stall the raft thread). Exceptions are logged and ignored. During
+start-up the hooks also see the replay of the journal."""
 
 RestoreHook = Callable[[int], None]
 """``hook(index)``: called in the raft thread after the state machine was replaced by a
