@@ -100,6 +100,9 @@ def up(
                     )
                 )
                 return
+            if existing is not None:
+                # Orphans of a supervisor that was killed hold the ports: stop them first.
+                lifecycle.stop(layout, existing)
             state, new = lifecycle.prepare(
                 layout, name=name, stores=stores, base_port=base_port, restart=not no_restart
             )

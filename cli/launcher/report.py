@@ -1,7 +1,8 @@
 """What ``status`` and ``up`` print: process rows (table or JSON) and the ready summary.
 
 A row's ``state`` is what the supervisor recorded, corrected by the facts: a process whose
-pid is gone, or whose supervisor is gone, is ``down`` whatever the file says. ``leader``
+pid is gone is ``down`` whatever the file says, and one that still runs after its
+supervisor was killed is ``up`` (unsupervised; ``down`` or ``up`` cleans that up). ``leader``
 is asked of each store that is up (Maintenance.Status: ``leader == header.member_id``).
 """
 
@@ -49,9 +50,10 @@ def rows(state: ClusterState) -> list[Row]:
         )
     ]
     for proc in state.processes:
-        alive = sup_alive and pids.alive(proc.pid, proc.pid_start)
+        # A process outlives a supervisor that was SIGKILLed: it is up, if unsupervised.
+        alive = pids.alive(proc.pid, proc.pid_start)
         if alive:
-            recorded = proc.state.value
+            recorded = proc.state.value if sup_alive else ProcessState.UP.value
         elif sup_alive and proc.state is not ProcessState.UP:
             recorded = proc.state.value  # restarting or failed, as recorded
         else:
