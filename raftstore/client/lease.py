@@ -70,6 +70,7 @@ async def _renew_over_stream(
 ) -> None:
     """Renew over one stream until the lease is lost (returns) or the stream fails (raises)."""
     stub = transport.stub(index, rpc_pb2_grpc.LeaseStub)
+    transport.cancelled_streams += 1  # every keep-alive stream ends by cancellation
     async with stub.LeaseKeepAlive() as stream:
         while True:
             sent_at = trio.current_time()

@@ -118,6 +118,7 @@ class Watch:
         self._stream: Any = None
         self._index = -1
         self._watch_id = -1
+        self._closed = False  # the block ended or the store canceled the watch
         self.resumes = 0  # how often the watch was re-created after a failure
 
     @property
@@ -133,6 +134,7 @@ class Watch:
     async def _close_stream(self) -> None:
         stack, self._stack, self._stream = self._stack, None, None
         if stack is not None:
+            self._transport.cancelled_streams += 1
             with trio.CancelScope(shield=True):
                 await stack.aclose()
 
@@ -192,8 +194,13 @@ class Watch:
         return response
 
     async def next_batch(self) -> WatchBatch:
-        """The next batch of events (or a progress notification)."""
+        """The next batch of events (or a progress notification).
+
+        Raises :class:`trio.ClosedResourceError` once the watch has ended.
+        """
         while True:
+            if self._closed:
+                raise trio.ClosedResourceError("the watch has ended")
             if self._stream is None:
                 await self._open()
             try:
@@ -206,7 +213,7 @@ class Watch:
             if response.watch_id != self._watch_id:
                 continue
             if response.canceled:
-                await self._close_stream()
+                await self.aclose()
                 raise _cancel_error(response)
             events = tuple(
                 Event.from_pb(e)
@@ -223,7 +230,14 @@ class Watch:
         return self
 
     async def __anext__(self) -> WatchBatch:
+        if self._closed:
+            raise StopAsyncIteration
         return await self.next_batch()
+
+    async def aclose(self) -> None:
+        """End the watch (cancels its stream); leaving the ``async with`` does this."""
+        self._closed = True
+        await self._close_stream()
 
 
 def _cancel_error(response: Any) -> rpc.RpcError:
@@ -246,4 +260,4 @@ async def open_watch(
     try:
         yield watch
     finally:
-        await watch._close_stream()
+        await watch.aclose()

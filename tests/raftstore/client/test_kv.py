@@ -115,13 +115,13 @@ async def test_status_and_members(client: Client) -> None:
     assert members[0].client_urls
 
 
-async def test_http_urls_are_accepted(store, prefix: str) -> None:
+async def test_http_urls_are_accepted(rpc_loop: None, store, prefix: str) -> None:
     async with open_client([f"http://{store.endpoints[0]}/"]) as client:
         await client.put(prefix + "k", "v")
         assert (await client.get(prefix + "k")).count == 1
 
 
-async def test_bad_endpoints_are_rejected() -> None:
+async def test_bad_endpoints_are_rejected(rpc_loop: None) -> None:
     for bad in (["nohost"], ["ftp://h:1"], [], "127.0.0.1:2379"):
         with pytest.raises((ValueError, TypeError)):
             async with open_client(bad):
