@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+import trio
 
 from proto import rpc
 
 
+def _trio_run_with_grpc_loop(fn: Callable[..., Any], *args: Any, **run_kwargs: Any) -> Any:
+    """``trio.run`` for tests: the asyncio loop for gRPC opens before any fixture runs."""
+
+    async def main() -> Any:
+        async with rpc.open_loop():
+            return await fn(*args)
+
+    return trio.run(main, **run_kwargs)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every async test runs in a trio run whose gRPC loop is open from the start, so its
+    # fixtures, servers and clients share one loop (two in one run would both wait on
+    # grpc's completion-queue fd).
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.add_marker(pytest.mark.trio(run=_trio_run_with_grpc_loop))
+
+
 @pytest.fixture
 async def rpc_loop() -> AsyncIterator[None]:
-    """One asyncio loop for a trio test, shared by every gRPC server and client it starts.
-
-    Use it with ``pytestmark = pytest.mark.usefixtures("rpc_loop")`` in modules that
-    serve or call gRPC in-process.
-    """
+    """The test's gRPC loop (already open for every async test; kept for explicitness)."""
     async with rpc.open_loop():
         yield
 

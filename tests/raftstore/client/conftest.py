@@ -2,9 +2,9 @@
 
 Every test talks to a store through ``store`` (one single-member store shared by the
 module) or ``store3`` (a fresh 3-member store per test, for tests that kill members).
-Both are parametrized by backend; today the only backend is a real ``etcd``. Adding
-raftstore is one function that yields a :class:`StoreCluster`, plus one entry in
-:data:`BACKENDS`.
+Both are parametrized by backend: a real ``etcd`` and ``raftstore``, so one suite proves
+that raftstore's semantics match etcd's. A backend is one function that yields a
+:class:`StoreCluster`, plus one entry in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from raftstore.client import Client, open_client
 from tests.support.etcd import etcd_cluster
+from tests.support.raftstore import raftstore_cluster
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,17 @@ def etcd_backend(base_dir: Path, size: int) -> Iterator[StoreCluster]:
         yield StoreCluster("etcd", cluster.endpoints, cluster.kill, cluster.logs)
 
 
+@contextmanager
+def raftstore_backend(base_dir: Path, size: int) -> Iterator[StoreCluster]:
+    with raftstore_cluster(base_dir, size=size) as cluster:
+        yield StoreCluster("raftstore", cluster.endpoints, cluster.kill, cluster.logs)
+
+
 BACKENDS: dict[str, Callable[[Path, int], AbstractContextManager[StoreCluster]]] = {
     "etcd": etcd_backend,
+    "raftstore": raftstore_backend,
 }
-BACKEND_PARAMS = [pytest.param("etcd", marks=pytest.mark.needs_etcd)]
+BACKEND_PARAMS = [pytest.param("etcd", marks=pytest.mark.needs_etcd), "raftstore"]
 
 
 @pytest.fixture(scope="module", params=BACKEND_PARAMS)
