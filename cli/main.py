@@ -31,6 +31,10 @@ def _register() -> None:
 
     main.add_command(store)
 
+    from cli.apiserver import apiserver
+
+    main.add_command(apiserver)
+
     from cli.launcher.commands import down, status, supervise, up
 
     for command in (up, down, status, supervise):

@@ -1,0 +1,102 @@
+"""``run_apiserver``: the API server process's one long-running task.
+
+Start-up order, each step finished before the next: reach the store (retrying with
+backoff, so a server started before its store simply waits), create the system
+namespaces, list every resource into its watch cache, then listen. So the first request
+a server answers already sees every object. Health (``grpc.health.v1``) is SERVING while
+the store answers and NOT_SERVING while it does not; requests during an outage fail with
+``UNAVAILABLE`` and watches keep their place, resuming when the store is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+
+import trio
+
+from actors.apiserver import namespaces
+from actors.apiserver.service import DEFAULT_BOOKMARK_INTERVAL, ApiService
+from actors.apiserver.storage import Storage
+from actors.apiserver.watch_cache import DEFAULT_WINDOW, WatchCache
+from proto import rpc
+from proto.apiserver import apiserver_pb2
+from proto.k8s import kinds
+from raftstore.client import Client, open_client
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL = 1.0
+HEALTH_TIMEOUT = 2.0
+_START_RETRY_MAX = 2.0
+
+
+async def _store_answers(client: Client) -> bool:
+    with trio.move_on_after(HEALTH_TIMEOUT):
+        try:
+            await client.get("/registry/", limit=1, keys_only=True)
+        except rpc.RpcError:
+            return False
+        return True
+    return False
+
+
+async def _wait_for_store(client: Client) -> None:
+    delay = 0.05
+    while not await _store_answers(client):
+        log.warning("store unreachable endpoints=%s; retrying", ",".join(client.endpoints))
+        await trio.sleep(delay)
+        delay = min(2 * delay, _START_RETRY_MAX)
+
+
+async def _report_health(client: Client, server: rpc.Server, interval: float) -> None:
+    serving = True
+    while True:
+        await trio.sleep(interval)
+        ok = await _store_answers(client)
+        if ok != serving:
+            log.warning("store %s; health=%s", "reachable" if ok else "unreachable",
+                        "SERVING" if ok else "NOT_SERVING")  # fmt: skip
+            await server.set_serving(ok)
+            serving = ok
+
+
+async def run_apiserver(
+    *,
+    etcd_endpoints: Sequence[str],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+    watch_window: int = DEFAULT_WINDOW,
+    health_interval: float = HEALTH_INTERVAL,
+    task_status: trio.TaskStatus[rpc.Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the API on ``host:port`` (0: a free port) until cancelled.
+
+    ``task_status.started`` gets the :class:`proto.rpc.Server` once every watch cache is
+    synced and the server listens. ``watch_window`` is how many recent events per resource
+    each watch cache keeps for watches to resume from.
+    """
+    async with open_client(etcd_endpoints) as client, trio.open_nursery() as nursery:
+        storage = Storage(client)
+        await _wait_for_store(client)
+        await namespaces.ensure_system_namespaces(storage)
+        caches = {info.kind: WatchCache(info, client, window=watch_window) for info in kinds.KINDS}
+        async with trio.open_nursery() as starting:
+            for cache in caches.values():
+                starting.start_soon(nursery.start, cache.run)
+        service = ApiService(storage, caches, bookmark_interval=bookmark_interval)
+        server: rpc.Server = await nursery.start(
+            partial(
+                rpc.serve,
+                [rpc.Service.of(service, apiserver_pb2, "ApiServer")],
+                host=host,
+                port=port,
+            )
+        )
+        nursery.start_soon(_report_health, client, server, health_interval)
+        log.info(
+            "apiserver listening address=%s store=%s", server.address, ",".join(etcd_endpoints)
+        )
+        task_status.started(server)

@@ -1,0 +1,47 @@
+"""``raftsman apiserver``: serve the cluster API over gRPC, backed by raftstore or etcd."""
+
+from __future__ import annotations
+
+import click
+
+from cli.process import run_until_signalled, setup_logging
+
+
+def _endpoints(value: str) -> tuple[str, ...]:
+    return tuple(u.strip() for u in value.split(",") if u.strip())
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, not {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+@click.command("apiserver")
+@click.option(
+    "--etcd-servers",
+    default="http://127.0.0.1:2379",
+    show_default=True,
+    help="Comma-separated store client URLs (raftstore or etcd).",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:6443",
+    show_default=True,
+    help="HOST:PORT to serve the API on (port 0: any free port).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def apiserver(etcd_servers: str, listen: str, verbose: bool) -> None:
+    """Serve the cluster API (objects, watches) over gRPC."""
+    from actors.apiserver.server import run_apiserver
+
+    endpoints = _endpoints(etcd_servers)
+    if not endpoints:
+        raise click.UsageError("--etcd-servers names no store")
+    try:
+        host, port = _host_port(listen)
+    except click.BadParameter as exc:
+        raise click.UsageError(str(exc)) from None
+    setup_logging("apiserver", verbose=verbose)
+    run_until_signalled(lambda: run_apiserver(etcd_endpoints=endpoints, host=host, port=port))
