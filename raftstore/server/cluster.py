@@ -7,6 +7,8 @@ publishes them (etcd shows an unstarted member the same way: no name, no client 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from proto import rpc
 from proto.etcdserverpb import rpc_pb2
 from raftstore.replication import errors as repl
@@ -24,6 +26,15 @@ def _address(peer_url: str) -> str:
     except ConfigError as exc:
         raise rpc.InvalidArgument(f"etcdserver: {exc}") from None
     return f"{host}:{port}"
+
+
+async def _change_membership(change: Callable[..., Awaitable[None]], address: str) -> None:
+    try:
+        await change(address, timeout=MEMBER_CHANGE_TIMEOUT)
+    except repl.MembershipChangeRejected as exc:
+        raise rpc.FailedPrecondition(f"etcdserver: {exc}") from None
+    except repl.ReplicationError as exc:
+        raise errors.from_replication(exc) from None
 
 
 class ClusterService:
@@ -60,12 +71,7 @@ class ClusterService:
         address = _address(request.peerURLs[0])
         if any(member_id(address) == m.ID for m in self.members()):
             raise rpc.FailedPrecondition(errors.PEER_URL_EXIST)
-        try:
-            await self.member.log.add_member(address, timeout=MEMBER_CHANGE_TIMEOUT)
-        except repl.MembershipChangeRejected as exc:
-            raise rpc.FailedPrecondition(f"etcdserver: {exc}") from None
-        except repl.ReplicationError as exc:
-            raise errors.from_replication(exc) from None
+        await _change_membership(self.member.log.add_member, address)
         added = rpc_pb2.Member(ID=member_id(address), peerURLs=[request.peerURLs[0]])
         return rpc_pb2.MemberAddResponse(
             header=self.member.header(), member=added, members=self.members()
@@ -78,12 +84,7 @@ class ClusterService:
         if target is None:
             raise rpc.NotFound(errors.MEMBER_NOT_FOUND)
         address = _address(target.peerURLs[0])
-        try:
-            await self.member.log.remove_member(address, timeout=MEMBER_CHANGE_TIMEOUT)
-        except repl.MembershipChangeRejected as exc:
-            raise rpc.FailedPrecondition(f"etcdserver: {exc}") from None
-        except repl.ReplicationError as exc:
-            raise errors.from_replication(exc) from None
+        await _change_membership(self.member.log.remove_member, address)
         return rpc_pb2.MemberRemoveResponse(header=self.member.header(), members=self.members())
 
 

@@ -14,7 +14,7 @@ committed through Raft and applied locally before the read runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import trio
@@ -97,22 +97,37 @@ class Member:
             raft_term=self.log.status().term,
         )
 
-    async def barrier(self) -> None:
-        """Wait until a following read is linearizable (retried through elections)."""
+    async def _until_applied_or_timeout(
+        self, attempt: Callable[[float], Awaitable[T]], *, retry_indeterminate: bool
+    ) -> T:
+        """Run ``attempt(timeout)`` until it succeeds or the write timeout passes.
+
+        Failures that guarantee nothing was applied (no leader, leader changed before the
+        proposal was accepted) are retried with backoff through an election; so are
+        indeterminate ones when ``retry_indeterminate`` (only safe for no-ops).
+        """
+        retryable: tuple[type[repl.ReplicationError], ...] = (repl.NotLeader, repl.ProposalDropped)
+        if retry_indeterminate:
+            retryable += (repl.ProposalIndeterminate,)
         deadline = trio.current_time() + WRITE_TIMEOUT
         delay = 0.02
         while True:
             remaining = deadline - trio.current_time()
             try:
-                await self.log.read_barrier(timeout=max(remaining, 0.001))
-                return
-            except (repl.NotLeader, repl.ProposalDropped, repl.ProposalIndeterminate) as exc:
+                return await attempt(max(remaining, 0.001))
+            except retryable as exc:
                 if trio.current_time() + delay >= deadline:
                     raise errors.from_replication(exc) from None
             except repl.ReplicationError as exc:
                 raise errors.from_replication(exc) from None
             await trio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    async def barrier(self) -> None:
+        """Wait until a following read is linearizable (retried through elections)."""
+        await self._until_applied_or_timeout(
+            lambda timeout: self.log.read_barrier(timeout=timeout), retry_indeterminate=True
+        )
 
     async def propose(self, command: bytes) -> object:
         """Replicate ``command`` and return its result once applied on this member.
@@ -121,19 +136,9 @@ class Member:
         timeout: those failures guarantee it was not applied, so a retry cannot apply it
         twice. An indeterminate outcome is never retried.
         """
-        deadline = trio.current_time() + WRITE_TIMEOUT
-        delay = 0.02
-        while True:
-            remaining = deadline - trio.current_time()
-            try:
-                return await self.log.propose(command, timeout=max(remaining, 0.001))
-            except (repl.NotLeader, repl.ProposalDropped) as exc:
-                if trio.current_time() + delay >= deadline:
-                    raise errors.from_replication(exc) from None
-            except repl.ReplicationError as exc:
-                raise errors.from_replication(exc) from None
-            await trio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        return await self._until_applied_or_timeout(
+            lambda timeout: self.log.propose(command, timeout=timeout), retry_indeterminate=False
+        )
 
     async def write(self, command: bytes) -> ApplyResult:
         """Propose an MVCC command; its response, or the etcd error it was rejected with."""
