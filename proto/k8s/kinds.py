@@ -69,8 +69,8 @@ class KindInfo:
     def new(self) -> Message:
         """An empty message of this kind with apiVersion and kind filled in."""
         obj = self.message()
-        obj.api_version = self.api_version  # type: ignore[attr-defined]
-        obj.kind = self.kind  # type: ignore[attr-defined]
+        obj.api_version = self.api_version
+        obj.kind = self.kind
         return obj
 
 
