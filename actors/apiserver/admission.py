@@ -11,6 +11,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from proto import rpc
+
 
 def _module(name: str) -> ModuleType | None:
     try:
@@ -25,5 +27,13 @@ def admit(obj: Any, *, old: Any | None = None) -> Any:
     out = obj if defaults is None else defaults.apply_defaults(obj)
     validation = _module("validation")
     if validation is not None:
-        validation.validate(out)
+        errors = validation.validate(out, old=old)
+        if errors:
+            raise invalid(out, [str(e) for e in errors])
     return out
+
+
+def invalid(obj: Any, problems: list[str]) -> rpc.InvalidArgument:
+    """Kubernetes' wording: ``Pod "web" is invalid: spec.containers[0].image: ...``."""
+    detail = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+    return rpc.InvalidArgument(f'{obj.kind} "{obj.metadata.name}" is invalid: {detail}')

@@ -41,6 +41,7 @@ from __future__ import annotations
 import bisect
 import enum
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ from raftstore.client import (
     Client,
     Compacted,
     EventType,
+    KeyValue,
     Sort,
     SortOrder,
     SortTarget,
@@ -146,7 +148,7 @@ class WatchCache:
                 ) as watch:
                     backoff = _RETRY_FIRST
                     async for batch in watch:
-                        self._apply(batch)
+                        self.apply(batch)
             except Compacted:
                 log.warning("watch cache resource=%s compacted; relisting", self.info.resource)
                 need_list = True
@@ -162,19 +164,22 @@ class WatchCache:
 
     async def _relist(self) -> None:
         result = await self.client.get(self.prefix, prefix=True)
-        self.state = {
-            kv.key: storage.decode(self.info, kv.value, kv.mod_revision) for kv in result.kvs
-        }
-        self.revision = result.revision
+        self.load(result.kvs, result.revision)
+
+    def load(self, kvs: Iterable[KeyValue], revision: int) -> None:
+        """Replace the state with a list taken at ``revision`` (and forget the window)."""
+        self.state = {kv.key: storage.decode(self.info, kv.value, kv.mod_revision) for kv in kvs}
+        self.revision = revision
         # Every current watcher has a gap now: moving the first sequence number past
         # theirs makes each of them fail with TooOld.
         self._first_seq += len(self._events) + 1
         self._events = []
-        self.oldest = result.revision
+        self.oldest = revision
         self.synced.set()
         self._wake()
 
-    def _apply(self, batch: WatchBatch) -> None:
+    def apply(self, batch: WatchBatch) -> None:
+        """Apply one batch of the store watch (in revision order, after ``revision``)."""
         if not batch.events:  # a progress notification: nothing newer for this prefix
             self.revision = max(self.revision, batch.revision)
             self._wake()

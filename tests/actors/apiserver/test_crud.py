@@ -240,3 +240,16 @@ async def test_concurrent_binds_have_one_winner(api, ns):
     winners = [o for o in outcomes if o != "conflict"]
     assert len(winners) == 1 and outcomes.count("conflict") == 4
     assert (await api.get("pods", "race", ns)).spec.node_name == winners[0]
+
+
+async def test_invalid_objects_are_refused_with_every_problem(api, ns):
+    bad = pod("Bad_Name", ns)
+    bad.spec.containers[0].image = ""
+    with pytest.raises(rpc.InvalidArgument) as caught:
+        await api.create(bad)
+    assert caught.value.message.startswith('Pod "Bad_Name" is invalid: [')
+    assert "metadata.name" in caught.value.message
+    assert "spec.containers[0].image" in caught.value.message
+    await api.create(pod("good", ns))
+    with pytest.raises(rpc.InvalidArgument, match="restartPolicy"):
+        await api.patch("pods", "good", '{"spec": {"restartPolicy": "Sometimes"}}', ns)
