@@ -154,8 +154,11 @@ def parse_labels(text: str) -> LabelSelector:
                 requirements.append(Requirement(key, operator, frozenset(values)))
             else:
                 requirements.append(Requirement(key, Operator.EXISTS))
-        if i < len(tokens) and take() != ",":
-            raise rpc.InvalidArgument(f"invalid label selector {text!r}: expected ','")
+        if i < len(tokens):
+            if take() != "," or i == len(tokens):
+                raise rpc.InvalidArgument(
+                    f"invalid label selector {text!r}: expected ',' and another requirement"
+                )
     return LabelSelector(tuple(requirements))
 
 
