@@ -6,18 +6,15 @@
 * An object of a namespaced kind can be created only in a namespace that exists and is
   not being deleted (``NOT_FOUND`` / ``FAILED_PRECONDITION``, with Kubernetes' wording).
 
-The check reads the namespace cache first and the store only when the cache does not know
-the namespace (it may have been created a moment ago through another API server). So a
-namespace whose deletion began on another server a few milliseconds ago may still accept
-an object; the namespace's own cleanup, which runs after, removes it (as in Kubernetes,
-whose admission plugin reads an informer).
+The check reads the namespace from the store (linearizable), not from the namespace
+cache: a namespace whose deletion began a moment ago, through any API server, refuses
+new objects at once. It costs one store read per create of a namespaced object.
 """
 
 from __future__ import annotations
 
-from actors.apiserver import admission, lifecycle, objects
+from actors.apiserver import admission, lifecycle
 from actors.apiserver.storage import Storage
-from actors.apiserver.watch_cache import WatchCache
 from proto import rpc
 from proto.k8s import kinds
 from proto.k8s.kinds import KindInfo
@@ -52,12 +49,9 @@ def check_deletable(name: str) -> None:
         )
 
 
-async def check_open(storage: Storage, cache: WatchCache, namespace: str) -> None:
+async def check_open(storage: Storage, namespace: str) -> None:
     """Refuse new objects in a namespace that is missing or being deleted."""
-    info = namespace_kind()
-    ns = cache.state.get(objects.key(info, "", namespace))
-    if ns is None:
-        ns = await storage.get(info, "", namespace)
+    ns = await storage.get(namespace_kind(), "", namespace)
     if ns is None:
         raise rpc.NotFound(f'namespaces "{namespace}" not found')
     if ns.metadata.HasField("deletion_timestamp") or ns.status.phase == "Terminating":

@@ -8,7 +8,7 @@ Where reads come from:
 
 * ``Get``: the store (linearizable).
 * ``List`` without ``limit``/``continue``: the watch cache, after it has proved itself
-  level with the store (:meth:`WatchCache.consistent_list`).
+  level with the store (:meth:`WatchCache.consistent_list`); the store when it cannot.
 * ``List`` with ``limit``/``continue``: the store, every page at the first page's
   revision (an MVCC read), so the pages form one consistent snapshot; a continue token
   whose revision was compacted is "too old" (``OUT_OF_RANGE``).
@@ -30,7 +30,7 @@ from actors.apiserver import admission, lifecycle, namespaces, objects, storage
 from actors.apiserver.merge_patch import apply_merge_patch
 from actors.apiserver.selectors import Filter, compile_filter
 from actors.apiserver.storage import Storage
-from actors.apiserver.watch_cache import CacheEvent, EventKind, WatchCache
+from actors.apiserver.watch_cache import CacheEvent, EventKind, NotCaughtUp, WatchCache
 from proto import rpc
 from proto.apiserver import apiserver_pb2 as pb
 from proto.k8s import kinds
@@ -79,11 +79,7 @@ class ApiService:
         for attempt in range(attempts):
             prepared = lifecycle.prepare_create(info, obj, at=lifecycle.now())
             if info.namespaced:
-                await namespaces.check_open(
-                    self.storage,
-                    self._cache(namespaces.namespace_kind()),
-                    prepared.metadata.namespace,
-                )
+                await namespaces.check_open(self.storage, prepared.metadata.namespace)
             lifecycle.initial_status(info, prepared)
             prepared = admission.admit(prepared)
             try:
@@ -111,7 +107,10 @@ class ApiService:
             raise rpc.InvalidArgument(f"limit must be >= 0, not {request.limit}")
         if request.limit or getattr(request, "continue"):
             return await self._list_pages(info, namespace, selected, request)
-        items, revision = await self._cache(info).consistent_list(namespace)
+        try:
+            items, revision = await self._cache(info).consistent_list(namespace)
+        except NotCaughtUp:
+            return await self._list_pages(info, namespace, selected, request)
         return pb.ListResponse(
             items=[objects.pack(o) for o in items if selected.matches(o)],
             resource_version=str(revision),

@@ -32,7 +32,8 @@ descending), for the newest live key's mod_revision ``M``, the key count ``C`` a
 store revision ``R``. If ``M <= revision`` and ``C == len(state)``, no key that existed
 at ``revision`` changed or vanished and none is newer, so ``state`` *is* the store's state
 at ``R``: the list is served with resourceVersion ``R``. Otherwise the cache waits for its
-watch to catch up and asks again. (etcd's progress requests would avoid the sort, but the
+watch to catch up and asks again; a prefix written to faster than that converges is listed
+from the store instead. (etcd's progress requests would avoid the sort, but the
 store client does not expose them.)
 """
 
@@ -65,7 +66,7 @@ from raftstore.client import (
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 1000  # events kept for resuming watches
-CONSISTENT_READ_TIMEOUT = 5.0  # how long a list waits for the cache to catch up
+CONSISTENT_READ_TIMEOUT = 1.0  # how long a list waits for the cache to catch up
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 
@@ -79,6 +80,11 @@ def too_old(requested: int, oldest: int) -> TooOld:
         f"too old resource version: {requested} (the oldest available is {oldest}); "
         f"list again and watch from the list's resourceVersion"
     )
+
+
+class NotCaughtUp(Exception):
+    """The cache did not prove itself level with the store in time (busy prefix): read
+    the store instead."""
 
 
 class EventKind(enum.Enum):
@@ -228,8 +234,9 @@ class WatchCache:
     async def consistent_list(self, namespace: str = "") -> tuple[list[Any], int]:
         """The objects as the store has them now, and the revision they are at.
 
-        See the module doc. Waits for the cache to catch up; ``Unavailable`` if it does
-        not within :data:`CONSISTENT_READ_TIMEOUT`.
+        See the module doc. Waits for the cache to catch up; :class:`NotCaughtUp` if it
+        does not within :data:`CONSISTENT_READ_TIMEOUT` (writes arriving faster than a
+        store round trip can keep it one step behind).
         """
         await self.synced.wait()
         newest_first = Sort(target=SortTarget.MOD, order=SortOrder.DESCEND)
@@ -246,10 +253,7 @@ class WatchCache:
                 if newest <= self.revision and probe.count == len(self.state):
                     return self.objects(namespace), max(probe.revision, self.revision)
                 await self._changed.wait()
-        raise rpc.Unavailable(
-            f"the {self.info.resource} cache did not catch up with the store within "
-            f"{CONSISTENT_READ_TIMEOUT:g}s"
-        )
+        raise NotCaughtUp(self.info.resource)
 
     def watch(self, resource_version: int | None) -> tuple[list[Any], Watcher]:
         """Start a watch after ``resource_version``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
 from proto import rpc
 from tests.actors.apiserver.conftest import connect, make, pod
@@ -136,3 +137,25 @@ async def test_list_through_another_server_sees_every_write(api, start_apiserver
             await other.delete("cm", f"c{i}", ns)
             items, _ = await api.list("cm", ns)
             assert names(items) == []
+
+
+async def test_list_under_a_stream_of_writes_stays_complete(api, ns):
+    done = False
+
+    async def write() -> None:
+        i = 0
+        while not done:
+            await api.create(make("ConfigMap", f"w{i}", ns))
+            i += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write)
+        previous = -1
+        for _ in range(10):
+            items, response = await api.list("cm", ns)
+            assert len(items) >= previous  # never loses objects
+            assert all(
+                int(o.metadata.resource_version) <= int(response.resource_version) for o in items
+            )
+            previous = len(items)
+        done = True
