@@ -163,7 +163,8 @@ async def test_deadline_is_visible_to_the_handler(echo, stub):
     servicer, _ = echo
     await stub.Unary(EchoRequest(text="x"), timeout=20)
     remaining = servicer.remaining[-1]
-    assert remaining is not None and 0 < remaining <= 20
+    # gRPC rounds deadlines up on the wire, by up to a few hundred milliseconds.
+    assert remaining is not None and 15 < remaining <= 21
 
 
 @pytest.mark.parametrize(
