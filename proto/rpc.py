@@ -685,4 +685,6 @@ def run(async_fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         async with open_loop():
             return await async_fn(*args)
 
-    return trio.run(main)
+    # Ctrl-C is delivered at checkpoints only: arriving inside a grpc callback it would be
+    # swallowed there and leave the process hanging.
+    return trio.run(main, restrict_keyboard_interrupt_to_checkpoints=True)
