@@ -40,10 +40,12 @@ What pysyncobj still pickles: its own network messages and its membership-change
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,34 +161,89 @@ def _write_journal_file(
 
 
 class _Journal:
-    """pysyncobj's ``FileJournal`` with crash-safe compaction and optional flushing."""
+    """pysyncobj's ``FileJournal`` with crash-safe compaction and optional flushing.
+
+    **Group commit.** With ``fsync`` every ``add`` outside a ``deferred()`` block is flushed
+    at once (as before). Inside ``deferred()`` appends only mark the journal dirty; the block
+    ends with ``sync()``, one flush for all of them, and ``sync()`` may be called earlier
+    (before anything that promises durability leaves this member). A flush msyncs only the
+    byte range written since the last flush (page-aligned) and then the header page, not
+    the whole mapping: records first, so a header that points past unflushed records
+    never reaches the disk before them.
+    """
 
     def __init__(self, inner: Any, path: str, *, fsync: bool) -> None:
         self._inner = inner
         self._path = path
         self._fsync = fsync
+        self._deferred = 0
+        self._dirty_from: int | None = None  # journal offset of the first unflushed byte
+        self.flushes = 0  # journal flushes issued (tests count them)
+
+    def _offset(self) -> int | None:
+        offset = getattr(self._inner, "_FileJournal__currentOffset", None)
+        return offset if isinstance(offset, int) else None
+
+    def _mark_dirty(self, start: int | None) -> None:
+        if start is None:
+            start = _journal.FIRST_RECORD_OFFSET  # unknown layout: flush everything
+        if self._dirty_from is None or start < self._dirty_from:
+            self._dirty_from = start
+
+    def sync(self) -> None:
+        """Flush every append since the last flush (no-op when nothing is dirty or when
+        ``fsync`` is off)."""
+        if self._dirty_from is None:
+            return
+        start, self._dirty_from = self._dirty_from, None
+        if not self._fsync:
+            return
+        self.flushes += 1
+        rfile = getattr(self._inner, "_FileJournal__journalFile", None)
+        mm = getattr(rfile, "_ResizableFile__mm", None)
+        end = self._offset()
+        if not isinstance(mm, mmap.mmap) or end is None:  # pragma: no cover - upgrade guard
+            self._inner.flush()
+            return
+        if end > start:
+            aligned = start - start % mmap.ALLOCATIONGRANULARITY
+            mm.flush(aligned, end - aligned)
+        mm.flush(0, _journal.FIRST_RECORD_OFFSET)  # the header: offset of the last record
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Appends inside the block are flushed once, when it ends (or by ``sync``)."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+        if not self._deferred:
+            self.sync()
 
     def add(self, command: bytes, idx: int, term: int) -> None:
+        self._mark_dirty(self._offset())
         self._inner.add(command, idx, term)
-        if self._fsync:
-            self._inner.flush()
+        if not self._deferred:
+            self.sync()
 
     def clear(self) -> None:
         self._inner.clear()
-        if self._fsync:
-            self._inner.flush()
+        self._mark_dirty(self._offset())
+        self.sync()
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802 - pysyncobj's name
         self._inner.deleteEntriesFrom(entryFrom)
-        if self._fsync:
-            self._inner.flush()
+        self._mark_dirty(self._offset())
+        self.sync()
 
     def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802 - pysyncobj's name
         kept = [self._inner[i] for i in range(entryTo, len(self._inner))]
         self._inner.onOneSecondTimer()  # persist a pending commit index before reopening
         tmp = self._path + ".compact.tmp"
         _write_journal_file(tmp, kept, fsync=self._fsync)
-        self._inner._destroy()
+        self._inner._destroy()  # flushes the whole mapping
+        self._dirty_from = None
         os.replace(tmp, self._path)
         if self._fsync:
             _fsync_path(os.path.dirname(self._path) or ".")
@@ -254,9 +311,56 @@ class _SyncObj(SyncObj):
             return self._rs_on_apply(self.raftLastApplied + 1, bytes(command[1:]))
         return SyncObj._SyncObj__doApplyCommand(self, command)
 
+    # -- group commit ------------------------------------------------------------------
+    #
+    # INVARIANT (with ``fsync=True``): an entry is durable on a majority before it is
+    # committed, so before any proposer is told it succeeded.
+    #
+    # * Leader: ``_checkCommandsToApply`` appends every queued command inside
+    #   ``_Journal.deferred()`` -- one flush for the whole batch when it ends -- and only then
+    #   sends one append_entries carrying all of them (``__sendAppendEntries`` calls made by
+    #   pysyncobj inside the batch are held back). The leader counts itself towards a
+    #   majority only in ``_onTick``'s commit computation, which runs in this same thread
+    #   after the batch was flushed. The leader's own no-op (``__onBecomeLeader``) and
+    #   anything else appended outside a batch is flushed at once, as before.
+    # * Follower: an append_entries message is handled inside ``deferred()``; its success
+    #   reply (``__sendNextNodeIdx``, the only thing that makes the leader count this member)
+    #   first calls ``sync()``, so the entries are flushed before the acknowledgement leaves.
+    #   One flush per received batch instead of one per entry.
+    # * Truncations (``deleteEntriesFrom``/``clear``) are flushed at once, deferred or not.
+
+    _rs_batching = False
+    _rs_send_held = False
+
+    def _checkCommandsToApply(self) -> None:  # noqa: N802 - pysyncobj's name
+        log = self._SyncObj__raftLog
+        self._rs_batching, self._rs_send_held = True, False
+        try:
+            with log.deferred():
+                SyncObj._checkCommandsToApply(self)
+        finally:
+            self._rs_batching = False
+        # reached only when the flush succeeded
+        if self._rs_send_held:
+            self._rs_send_held = False
+            self._SyncObj__sendAppendEntries()
+
+    def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802
+        if self._rs_batching:
+            self._rs_send_held = True  # sent once, after the batch is flushed
+            return
+        SyncObj._SyncObj__sendAppendEntries(self)
+
+    def _SyncObj__sendNextNodeIdx(self, node: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N802
+        self._SyncObj__raftLog.sync()  # durable before acknowledged
+        SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)
+
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
         if message.get("type") == "append_entries":
             message = self._rs_trim_append_entries(message)
+            with self._SyncObj__raftLog.deferred():
+                SyncObj._SyncObj__onMessageReceived(self, node, message)
+            return
         SyncObj._SyncObj__onMessageReceived(self, node, message)
 
     def _rs_term_at(self, idx: int) -> int | None:

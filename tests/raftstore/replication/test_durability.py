@@ -47,9 +47,11 @@ def write(cluster: Cluster, rnd: random.Random, prefix: str, count: int) -> list
     return acked
 
 
-def kill_all_cycles(root: Path, cycles: int, writes: int, seed: int) -> None:
+def kill_all_cycles(
+    root: Path, cycles: int, writes: int, seed: int, extra: tuple[str, ...] = ()
+) -> None:
     rnd = random.Random(seed)
-    cluster = Cluster(root, extra=SNAPSHOTS)
+    cluster = Cluster(root, extra=SNAPSHOTS + extra)
     try:
         cluster.start()
         acked: list[bytes] = []
@@ -68,6 +70,11 @@ def kill_all_cycles(root: Path, cycles: int, writes: int, seed: int) -> None:
 
 def test_kill_all_members_keeps_acknowledged_writes(tmp_path: Path) -> None:
     kill_all_cycles(tmp_path, cycles=20, writes=40, seed=1)
+
+
+def test_kill_all_members_with_fsync_group_commit(tmp_path: Path) -> None:
+    # --fsync: appends are group-committed (one flush per batch, range msync)
+    kill_all_cycles(tmp_path, cycles=10, writes=40, seed=5, extra=("--fsync",))
 
 
 @pytest.mark.slow

@@ -207,3 +207,26 @@ async def test_add_and_remove_member(tmp_path: Path) -> None:
         await leader.remove_member(follower.self_id, timeout=10)
         await wait_until(lambda: follower.self_id not in leader.status().members)
         assert await leader.propose(b"three", timeout=5) == 3
+
+
+def _journal(node: RaftNode):  # type: ignore[no-untyped-def]
+    return node._core._so._SyncObj__raftLog  # type: ignore[union-attr]
+
+
+async def test_group_commit_flushes_once_per_batch(tmp_path: Path) -> None:
+    t = Trio(tmp_path)
+    async with AsyncExitStack() as stack:
+        nodes = [await t.open(stack, i, config=RaftConfig(fsync=True)) for i in range(3)]
+        leader = await leader_of(nodes)
+        await leader.propose(b"warm-up", timeout=5)
+        before = {n.self_id: (_journal(n).flushes, len(_journal(n))) for n in nodes}
+        async with trio.open_nursery() as nursery:
+            for i in range(200):
+                nursery.start_soon(lambda i=i: leader.propose(b"c%d" % i, timeout=10))
+        await wait_until(lambda: all(len(n.state_machine.items()) == 201 for n in nodes))  # type: ignore[attr-defined]
+        for n in nodes:
+            flushes = _journal(n).flushes - before[n.self_id][0]
+            entries = len(_journal(n)) - before[n.self_id][1]
+            assert entries >= 200
+            # every member flushed, but far fewer times than it appended
+            assert 0 < flushes < entries / 4, (n.self_id, flushes, entries)

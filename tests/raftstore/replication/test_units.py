@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pysyncobj import FAIL_REASON
+from pysyncobj.journal import FileJournal
 
 from raftstore.replication import (
     CorruptSnapshot,
@@ -17,7 +20,7 @@ from raftstore.replication import (
     UnknownEnvelope,
     snapshot_file,
 )
-from raftstore.replication._pysyncobj import error_for
+from raftstore.replication._pysyncobj import _Journal, error_for
 from raftstore.replication.listsm import ListStateMachine
 from raftstore.replication.protocol import Envelope, EnvelopeKind
 
@@ -89,3 +92,25 @@ def test_list_state_machine_snapshot() -> None:
     other = ListStateMachine()
     other.restore(sm.snapshot())
     assert other.items() == [b"a", b""]
+
+
+def test_journal_group_commit_flushes_once_per_deferred_block(tmp_path: Path) -> None:
+    path = str(tmp_path / "journal")
+    j = _Journal(FileJournal(path), path, fsync=True)
+    for i in range(5):
+        j.add(b"\x00cmd%d" % i, i + 1, 1)
+    assert j.flushes == 5  # outside deferred(): one flush per append
+    with j.deferred():
+        for i in range(5, 50):
+            j.add(b"\x00cmd%d" % i, i + 1, 1)
+        assert j.flushes == 5
+    assert j.flushes == 6  # one range flush for the whole batch
+    with j.deferred():
+        pass
+    assert j.flushes == 6  # nothing dirty, no flush
+    j.deleteEntriesFrom(40)
+    assert j.flushes == 7  # truncations are flushed at once
+    j._destroy()
+    reopened = FileJournal(path)
+    assert [reopened[i][1] for i in range(len(reopened))] == list(range(1, 41))
+    reopened._destroy()
