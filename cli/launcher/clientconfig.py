@@ -1,8 +1,9 @@
 """The client config file, ``DIR/config``: how clients reach the cluster.
 
 Shaped like a kubeconfig so that it can grow the same way (several clusters and contexts
-in one file, credentials later). Today a cluster entry carries the store endpoints; the
-API server's address joins it as ``server`` when the API server exists::
+in one file, credentials later). A cluster entry carries the API server's address as
+``server`` (HOST:PORT, gRPC), every API server under ``servers`` (the CLI fails over
+between them for reads), and the store endpoints::
 
     apiVersion: v1
     kind: Config
@@ -10,6 +11,9 @@ API server's address joins it as ``server`` when the API server exists::
     clusters:
     - name: local
       cluster:
+        server: 127.0.0.1:40007
+        servers:
+        - 127.0.0.1:40007
         store-endpoints:
         - http://127.0.0.1:40001
         - http://127.0.0.1:40003
@@ -32,11 +36,17 @@ from .state import ClusterState, write_atomic
 
 def client_config(state: ClusterState) -> dict[str, Any]:
     endpoints = [f"http://{p.endpoint('client')}" for p in state.by_role("store")]
+    servers = [p.endpoint("api") for p in state.by_role("apiserver")]
+    cluster: dict[str, Any] = {}
+    if servers:
+        cluster["server"] = servers[0]
+        cluster["servers"] = servers
+    cluster["store-endpoints"] = endpoints
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "current-context": state.name,
-        "clusters": [{"name": state.name, "cluster": {"store-endpoints": endpoints}}],
+        "clusters": [{"name": state.name, "cluster": cluster}],
         "contexts": [{"name": state.name, "context": {"cluster": state.name}}],
     }
 

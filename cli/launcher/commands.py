@@ -20,7 +20,7 @@ from . import lifecycle, report
 from .clientconfig import write_client_config
 from .layout import DEFAULT_NAME, Layout, default_dir
 from .plan import PlanError
-from .readiness import stores_ready
+from .readiness import cluster_ready
 from .state import StateFileError, load
 
 _dir_option = click.option(
@@ -56,6 +56,7 @@ def _errors() -> Iterator[None]:
 @_dir_option
 @_name_option
 @click.option("--stores", type=click.IntRange(min=1), default=None, help="Store members [3].")
+@click.option("--apiservers", type=click.IntRange(min=0), default=None, help="API servers [1].")
 @click.option(
     "--base-port",
     type=int,
@@ -79,12 +80,13 @@ def up(
     dir_: Path | None,
     name: str | None,
     stores: int | None,
+    apiservers: int | None,
     base_port: int | None,
     foreground: bool,
     no_restart: bool,
     timeout: float,
 ) -> None:
-    """Start a local cluster (today: its store members) and wait until it is ready."""
+    """Start a local cluster (store members, API servers) and wait until it is ready."""
     layout, name = _where(dir_, name)
     started = time.monotonic()
     with _errors():
@@ -104,7 +106,12 @@ def up(
                 # Orphans of a supervisor that was killed hold the ports: stop them first.
                 lifecycle.stop(layout, existing)
             state, new = lifecycle.prepare(
-                layout, name=name, stores=stores, base_port=base_port, restart=not no_restart
+                layout,
+                name=name,
+                stores=stores,
+                apiservers=apiservers,
+                base_port=base_port,
+                restart=not no_restart,
             )
             write_client_config(layout.config_file, state)
             if not foreground:
@@ -124,7 +131,7 @@ def up(
         report.summary(
             layout,
             state,
-            headline=f"Cluster {state.name!r} {verb}: {len(state.by_role('store'))} stores, "
+            headline=f"Cluster {state.name!r} {verb}: {report.shape(state)}, "
             f"ready in {took:.1f}s (supervisor pid {supervisor.pid}).",
         )
     )
@@ -138,12 +145,12 @@ def _up_foreground(
     from .supervisor import supervise
 
     setup_logging("supervisor")
-    endpoints = lifecycle.store_endpoints(state)
+    endpoints, apis = lifecycle.store_endpoints(state), lifecycle.api_endpoints(state)
 
     async def announce_when_ready() -> None:
         with trio.move_on_after(timeout) as scope:
             while True:  # polling another process: there is no event to wait on
-                if await trio.to_thread.run_sync(stores_ready, endpoints):
+                if await trio.to_thread.run_sync(cluster_ready, endpoints, apis):
                     break
                 await trio.sleep(0.05)
         if scope.cancelled_caught:

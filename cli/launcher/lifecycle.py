@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import pids
 from .layout import Layout
 from .plan import PlanError, busy_ports, plan_cluster
-from .readiness import stores_ready
+from .readiness import cluster_ready
 from .roles import ROLES, command, component_env
 from .state import (
     ClusterState,
@@ -30,6 +30,7 @@ from .state import (
 )
 
 DEFAULT_STORES = 3
+DEFAULT_APISERVERS = 1
 READY_TIMEOUT = 30.0
 # The supervisor gives each process its role's grace; allow that plus a margin.
 SUPERVISOR_GRACE = max(role.stop_grace for role in ROLES.values()) + 5.0
@@ -50,7 +51,13 @@ def load_if_any(layout: Layout) -> ClusterState | None:
 
 
 def prepare(
-    layout: Layout, *, name: str, stores: int | None, base_port: int | None, restart: bool
+    layout: Layout,
+    *,
+    name: str,
+    stores: int | None,
+    base_port: int | None,
+    restart: bool,
+    apiservers: int | None = None,
 ) -> tuple[ClusterState, bool]:
     """The state to start from and whether it is new; the caller holds the lock.
 
@@ -65,6 +72,7 @@ def prepare(
             stores=DEFAULT_STORES if stores is None else stores,
             base_port=base_port,
             restart=restart,
+            apiservers=DEFAULT_APISERVERS if apiservers is None else apiservers,
         )
         layout.create()
         save(layout.state_file, state)
@@ -73,6 +81,12 @@ def prepare(
     if stores is not None and stores != have:
         raise PlanError(
             f"the cluster at {layout.root} has {have} stores, not {stores}; "
+            f"`raftsman down --purge --dir {layout.root}` first to start a new one"
+        )
+    have_api = len(existing.by_role("apiserver"))
+    if apiservers is not None and apiservers != have_api:
+        raise PlanError(
+            f"the cluster at {layout.root} has {have_api} apiservers, not {apiservers}; "
             f"`raftsman down --purge --dir {layout.root}` first to start a new one"
         )
     if base_port is not None:
@@ -113,6 +127,10 @@ def store_endpoints(state: ClusterState) -> list[str]:
     return [p.endpoint("client") for p in state.by_role("store")]
 
 
+def api_endpoints(state: ClusterState) -> list[str]:
+    return [p.endpoint("api") for p in state.by_role("apiserver")]
+
+
 def wait_ready(
     layout: Layout,
     state: ClusterState,
@@ -120,10 +138,11 @@ def wait_ready(
     timeout: float,
     supervisor_exited: Callable[[], int | None],
 ) -> float:
-    """Poll until every store is ready; the seconds it took. :class:`LaunchError` if not."""
-    endpoints = store_endpoints(state)
+    """Poll until every store and API server is ready (:func:`.readiness.cluster_ready`);
+    the seconds it took. :class:`LaunchError` if not."""
+    endpoints, apis = store_endpoints(state), api_endpoints(state)
     start = time.monotonic()
-    while not stores_ready(endpoints, timeout=0.5):
+    while not cluster_ready(endpoints, apis, timeout=0.5):
         code = supervisor_exited()
         if code is not None:
             raise LaunchError(
@@ -133,7 +152,7 @@ def wait_ready(
         if time.monotonic() - start > timeout:
             raise LaunchError(
                 f"the cluster was not ready after {timeout:g}s (every store answering, one "
-                f"leader); see the logs in {layout.logs_dir}/"
+                f"leader, every apiserver SERVING); see the logs in {layout.logs_dir}/"
             )
         time.sleep(0.05)
     return time.monotonic() - start
@@ -193,12 +212,14 @@ def stop(layout: Layout, state: ClusterState, *, grace: float = SUPERVISOR_GRACE
 
 
 __all__ = [
+    "DEFAULT_APISERVERS",
     "DEFAULT_STORES",
     "READY_TIMEOUT",
     "LaunchError",
     "PlanError",
     "StateFileError",
     "StopReport",
+    "api_endpoints",
     "load_if_any",
     "prepare",
     "spawn_supervisor",

@@ -49,13 +49,22 @@ def busy_ports(ports: Iterable[int]) -> list[int]:
 
 
 def plan_cluster(
-    layout: Layout, *, name: str, stores: int, base_port: int | None, restart: bool
+    layout: Layout,
+    *,
+    name: str,
+    stores: int,
+    base_port: int | None,
+    restart: bool,
+    apiservers: int = 1,
 ) -> ClusterState:
-    """The initial state of a new cluster: ``stores`` store members, nothing running."""
+    """The initial state of a new cluster: ``stores`` store members and ``apiservers``
+    API servers (ports in that order), nothing running."""
     if stores < 1:
         raise PlanError(f"--stores must be at least 1, not {stores}")
-    role = ROLES["store"]
-    needed = stores * len(role.ports)
+    if apiservers < 0:
+        raise PlanError(f"--apiservers must be at least 0, not {apiservers}")
+    counts = {"store": stores, "apiserver": apiservers}
+    needed = sum(len(ROLES[role].ports) * count for role, count in counts.items())
     if base_port is None:
         ports = free_ports(needed)
     else:
@@ -66,18 +75,21 @@ def plan_cluster(
         if busy:
             raise PlanError(f"--base-port {base_port}: port(s) {', '.join(map(str, busy))} in use")
     processes = []
-    for i in range(stores):
-        proc_name = f"store-{i}"
-        own = ports[i * len(role.ports) : (i + 1) * len(role.ports)]
-        processes.append(
-            ProcessRecord(
-                role=role.name,
-                name=proc_name,
-                ports=dict(zip(role.ports, own, strict=True)),
-                log=str(layout.log_file(proc_name)),
-                data=str(layout.data_dir(proc_name)),
+    next_port = iter(ports)
+    for role_name, count in counts.items():
+        role = ROLES[role_name]
+        for i in range(count):
+            proc_name = f"{role.name}-{i}"
+            own = [next(next_port) for _ in role.ports]
+            processes.append(
+                ProcessRecord(
+                    role=role.name,
+                    name=proc_name,
+                    ports=dict(zip(role.ports, own, strict=True)),
+                    log=str(layout.log_file(proc_name)),
+                    data=str(layout.data_dir(proc_name)) if role.name == "store" else None,
+                )
             )
-        )
     return ClusterState(
         name=name,
         dir=str(layout.root),

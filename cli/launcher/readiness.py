@@ -1,11 +1,13 @@
-"""Asking store members how they are: Maintenance.Status over plain (sync) gRPC.
+"""Asking components how they are: store members' Maintenance.Status and API servers'
+health, over plain (sync) gRPC.
 
 The CLI commands are short synchronous programs, so they use grpcio's blocking stubs
 rather than starting trio and the asyncio bridge for a handful of unary calls.
 
 A store cluster is *ready* when every member answers Status and all of them name the same
 leader, which is one of them (its ``header.member_id``). Then a write through any member
-reaches a leader that the whole cluster follows.
+reaches a leader that the whole cluster follows. An API server is ready when its health
+check answers SERVING. A cluster is ready when both are.
 """
 
 from __future__ import annotations
@@ -65,3 +67,27 @@ def stores_ready(endpoints: Sequence[str], *, timeout: float = 1.0) -> bool:
     leaders = {s.leader_id for s in found.values()}
     members = {s.member_id for s in found.values()}
     return len(leaders) == 1 and leaders <= members
+
+
+def apiserver_ready(endpoint: str, *, timeout: float = 1.0) -> bool:
+    """The API server reports SERVING (``grpc.health.v1``): listening, caches synced, store
+    reachable."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def cluster_ready(
+    store_endpoints: Sequence[str], api_endpoints: Sequence[str], *, timeout: float = 1.0
+) -> bool:
+    """Stores ready (:func:`stores_ready`), then every API server SERVING."""
+    return stores_ready(store_endpoints, timeout=timeout) and all(
+        apiserver_ready(endpoint, timeout=timeout) for endpoint in api_endpoints
+    )

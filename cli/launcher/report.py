@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from . import pids
 from .layout import DEFAULT_NAME, Layout, default_dir
 from .readiness import store_status
+from .roles import ROLES
 from .state import ClusterState, ProcessState
 
 
@@ -58,7 +59,9 @@ def rows(state: ClusterState) -> list[Row]:
             recorded = proc.state.value  # restarting or failed, as recorded
         else:
             recorded = ProcessState.DOWN.value
-        endpoint = proc.endpoint("client") if "client" in proc.ports else None
+        role = ROLES.get(proc.role)
+        port = role.endpoint_port if role is not None else "client"
+        endpoint = proc.endpoint(port) if port in proc.ports else None
         leader = False
         if alive and proc.role == "store" and endpoint is not None:
             status = store_status(endpoint, timeout=1.0)
@@ -107,16 +110,32 @@ def where_flag(layout: Layout, name: str) -> str:
     return f" --dir {shlex.quote(str(layout.root))}"
 
 
+def shape(state: ClusterState) -> str:
+    """``3 stores, 1 apiserver``."""
+    parts = []
+    for role in ("store", "apiserver"):
+        count = len(state.by_role(role))
+        if count or role == "store":
+            parts.append(f"{count} {role}{'' if count == 1 else 's'}")
+    return ", ".join(parts)
+
+
 def summary(layout: Layout, state: ClusterState, *, headline: str) -> str:
     stores = state.by_role("store")
     endpoints = ",".join(p.endpoint("client") for p in stores)
     flag = where_flag(layout, state.name)
     lines = [headline]
     for proc in stores:
-        lines.append(f"  {proc.name:<10} http://{proc.endpoint('client')}")
+        lines.append(f"  {proc.name:<12} http://{proc.endpoint('client')}")
+    for proc in state.by_role("apiserver"):
+        lines.append(f"  {proc.name:<12} {proc.endpoint('api')}")
     lines += [
         "",
         f"client config  {layout.config_file}",
+    ]
+    if state.by_role("apiserver"):
+        lines.append(f"try            raftsman apply -f examples/{flag}; raftsman get all{flag}")
+    lines += [
         f"try            ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world",
         f"logs           {layout.logs_dir}/",
         f"data           {layout.data_root}/",

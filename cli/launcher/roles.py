@@ -1,7 +1,8 @@
 """The roles a cluster is made of, as a table: how to run, restart and stop each one.
 
-Today there is one role, ``store`` (a raftstore member); the API server, scheduler,
-controller manager and node agents join the table as they are written. A role says which
+Today there are two roles: ``store`` (a raftstore member) and ``apiserver`` (the API
+server, pointed at every store); the scheduler, controller manager and node agents join
+the table as they are written. A role says which
 ports a process needs, how to build its command line from its record in the state file,
 how its restarts are paced (:class:`~actors.runtime.BackoffPolicy`) and when its
 supervisor gives up (:class:`~actors.runtime.RestartIntensity`), and how long it gets to
@@ -35,6 +36,8 @@ class Role:
     intensity: RestartIntensity
     stop_grace: float
     """Seconds between SIGTERM and SIGKILL when stopping."""
+    endpoint_port: str
+    """The port clients use (``status`` shows it as the process's endpoint)."""
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +86,25 @@ STORE = Role(
     backoff=BackoffPolicy(initial=0.1, factor=2.0, max_delay=5.0, reset_after=30.0),
     intensity=RestartIntensity(max_restarts=20, window=120.0),
     stop_grace=10.0,
+    endpoint_port="client",
 )
 
-ROLES: Mapping[str, Role] = {role.name: role for role in (STORE,)}
+
+def _apiserver_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
+    stores = ",".join(f"http://{p.endpoint('client')}" for p in cluster.by_role("store"))
+    return [*command("apiserver"), f"--etcd-servers={stores}", f"--listen={proc.endpoint('api')}"]
+
+
+APISERVER = Role(
+    name="apiserver",
+    ports=("api",),
+    argv=_apiserver_argv,
+    # Stateless, and it waits for its store by itself: restart quickly, give up late.
+    backoff=BackoffPolicy(initial=0.1, factor=2.0, max_delay=5.0, reset_after=30.0),
+    intensity=RestartIntensity(max_restarts=20, window=120.0),
+    stop_grace=5.0,
+    endpoint_port="api",
+)
+
+ROLES: Mapping[str, Role] = {role.name: role for role in (STORE, APISERVER)}
 """Every role, in start order."""

@@ -134,6 +134,16 @@ def _get(endpoint: str, key: bytes) -> bytes | None:
     return reply.kvs[0].value if reply.kvs else None
 
 
+def _serving(endpoint: str) -> bool:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(endpoint) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
 def _store_by_name(launcher: Launcher, name: str) -> dict[str, Any]:
     return next(r for r in launcher.stores() if r["name"] == name)
 
@@ -151,7 +161,15 @@ def test_up_kill_restart_down_up_purge(launcher: Launcher) -> None:
     assert len(stores) == 3
     assert all(r["state"] == "up" and r["restarts"] == 0 for r in stores)
     assert sum(r["leader"] for r in stores) == 1
-    assert (launcher.dir / "config").read_text().count("http://127.0.0.1:") == 3
+    [api] = [r for r in rows if r["role"] == "apiserver"]
+    assert api["state"] == "up" and api["endpoint"] == f"127.0.0.1:{api['ports']['api']}"
+    assert not api["leader"]
+    config = (launcher.dir / "config").read_text()
+    assert config.count("http://127.0.0.1:") == 3
+    assert f"server: {api['endpoint']}" in config
+    assert _serving(api["endpoint"])
+    table = launcher.run("status").stdout
+    assert "apiserver" in table and f"api={api['ports']['api']}" in table
 
     endpoints = launcher.endpoints()
     _put(endpoints[0], b"/kept", b"across restarts")
@@ -229,18 +247,23 @@ def test_etcdctl_put_get(launcher: Launcher) -> None:
 
 
 def test_base_port_and_store_count(launcher: Launcher) -> None:
-    base = _free_run(4)
+    base = _free_run(5)
     launcher.run("up", "--stores=2", f"--base-port={base}")
     stores = launcher.stores()
     assert [r["ports"] for r in stores] == [
         {"client": base, "peer": base + 1},
         {"client": base + 2, "peer": base + 3},
     ]
+    assert [r["ports"] for r in launcher.status() if r["role"] == "apiserver"] == [
+        {"api": base + 4}
+    ]
     launcher.run("down")
     refused = launcher.run("up", "--stores=3", check=False)
     assert refused.returncode == 1
     assert "has 2 stores, not 3" in refused.stderr
     assert refused.stderr.count("\n") == 1  # one line, no traceback
+    refused = launcher.run("up", "--apiservers=2", check=False)
+    assert refused.returncode == 1 and "has 1 apiservers, not 2" in refused.stderr
 
 
 def test_no_restart_leaves_a_killed_store_failed(launcher: Launcher) -> None:
@@ -317,7 +340,9 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     loaded = load(layout.state_file)
     assert loaded == state
     assert isinstance(loaded, ClusterState) and not loaded.restart
-    assert len({p for proc in loaded.processes for p in proc.ports.values()}) == 6
+    assert len({p for proc in loaded.processes for p in proc.ports.values()}) == 7
+    assert [p.role for p in loaded.processes] == ["store"] * 3 + ["apiserver"]
+    assert loaded.processes[-1].data is None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
