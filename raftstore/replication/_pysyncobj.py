@@ -44,9 +44,11 @@ import mmap
 import os
 import struct
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf
@@ -284,6 +286,18 @@ class _Journal:
 
 # ---------------------------------------------------------------------------------- SyncObj
 
+_READ_PROBE = "rs_read_probe"
+_READ_ACK = "rs_read_ack"
+
+
+@dataclass(slots=True, kw_only=True)
+class _ReadRound:
+    term: int
+    index: int
+    callbacks: list[ResultCallback]
+    started: float
+    acks: set[Any] = field(default_factory=set)
+
 
 class _SyncObj(SyncObj):
     """``SyncObj`` with our entry dispatch, the snapshot/journal alignment fix and the
@@ -300,9 +314,11 @@ class _SyncObj(SyncObj):
         conf: Any,
         on_apply: Callable[[int, bytes], object],
         dump_path: str,
+        read_timeout: float,
     ) -> None:
         self._rs_on_apply = on_apply
         self._rs_dump_path = dump_path
+        self._rs_init_reads(read_timeout)
         super().__init__(self_address, list(peers), conf)
 
     def _SyncObj__doApplyCommand(self, command: bytes) -> object:  # noqa: N802
@@ -344,6 +360,111 @@ class _SyncObj(SyncObj):
         if self._rs_send_held:
             self._rs_send_held = False
             self._SyncObj__sendAppendEntries()
+        self._rs_serve_reads()
+
+    # -- ReadIndex -----------------------------------------------------------------------
+    #
+    # A linearizable read without a log entry (Raft thesis 6.4, etcd's ReadIndex):
+    #
+    # 1. The leader takes ``index = commitIndex`` when the request reaches the raft thread,
+    #    but only if the entry at ``commitIndex`` is of its current term (it has committed
+    #    its election no-op, so ``commitIndex`` covers every entry committed by earlier
+    #    leaders). Otherwise the request fails and the caller falls back to a no-op entry.
+    # 2. It sends ``rs_read_probe(term, seq)`` to every member, *after* taking ``index``. A
+    #    member answers ``rs_read_ack`` only while its own term is <= the probe's term. An ack
+    #    for ``seq`` also confirms every earlier round (their probes were sent before).
+    # 3. With acks from a majority (itself included), still leader in the same term, the
+    #    read is confirmed; the caller is answered once ``lastApplied >= index``.
+    #
+    # Why a deposed leader cannot answer from stale state: a write acknowledged before the
+    # read began was committed either by this leader (then ``index`` covers it) or by a newer
+    # leader of term t' > t, elected before the read began by a majority whose terms were
+    # already >= t' (persisted before voting). The acking majority answered after the probe
+    # was sent, with terms <= t; the two majorities share a member, whose term cannot go
+    # down. So such a write cannot exist while this leader collects its majority. Unacked
+    # rounds fail after ``leader_fallback_timeout`` or on any loss of leadership/term change.
+
+    _rs_read_seq = 0
+
+    def _rs_init_reads(self, read_timeout: float) -> None:
+        self._rs_read_timeout = read_timeout
+        self._rs_read_requests: deque[ResultCallback] = deque()
+        self._rs_read_rounds: dict[int, _ReadRound] = {}
+        self._rs_read_confirmed: list[tuple[int, ResultCallback]] = []
+
+    def rs_request_read_index(self, callback: ResultCallback) -> None:
+        """Thread-safe: ask for a confirmed read index; ``callback(index, None)`` once it is
+        applied here, ``callback(None, error)`` when this member cannot serve it."""
+        if not self._isLeader():
+            callback(None, NotLeader("read index is served by the leader only"))
+            return
+        self._rs_read_requests.append(callback)
+        notifier = getattr(self, "_SyncObj__pipeNotifier", None)
+        if notifier is not None:
+            notifier.notify()
+
+    def _rs_serve_reads(self) -> None:
+        """Raft thread, every tick: answer, expire and start read rounds."""
+        if self._rs_read_confirmed:
+            self._rs_serve_confirmed_now()
+        leader, term, now = self._isLeader(), self.raftCurrentTerm, time.monotonic()
+        for seq, rnd in list(self._rs_read_rounds.items()):
+            if not leader or rnd.term != term or now - rnd.started > self._rs_read_timeout:
+                del self._rs_read_rounds[seq]
+                for callback in rnd.callbacks:
+                    callback(None, NotLeader("leadership not confirmed for the read"))
+        if not self._rs_read_requests:
+            return
+        callbacks = []
+        while self._rs_read_requests:
+            callbacks.append(self._rs_read_requests.popleft())
+        commit = self.raftCommitIndex
+        if not leader or self._rs_term_at(commit) != term:
+            for callback in callbacks:
+                callback(None, NotLeader("not a leader with a commit of its own term"))
+            return
+        self._rs_read_seq += 1
+        rnd = _ReadRound(term=term, index=commit, callbacks=callbacks, started=now)
+        self._rs_read_rounds[self._rs_read_seq] = rnd
+        probe = {"type": _READ_PROBE, "term": term, "seq": self._rs_read_seq}
+        transport = self._SyncObj__transport
+        for node in self.otherNodes:
+            transport.send(node, probe)
+        self._rs_check_round(self._rs_read_seq, rnd)  # a one-member cluster
+
+    def _rs_on_read_probe(self, node: Any, message: dict[str, Any]) -> None:
+        if message["term"] >= self.raftCurrentTerm:
+            self._SyncObj__transport.send(
+                node, {"type": _READ_ACK, "term": message["term"], "seq": message["seq"]}
+            )
+
+    def _rs_on_read_ack(self, node: Any, message: dict[str, Any]) -> None:
+        if not self._isLeader() or message["term"] != self.raftCurrentTerm:
+            return
+        for seq, rnd in list(self._rs_read_rounds.items()):
+            if seq <= message["seq"] and rnd.term == message["term"]:
+                rnd.acks.add(node)
+                self._rs_check_round(seq, rnd)
+
+    def _rs_check_round(self, seq: int, rnd: _ReadRound) -> None:
+        others = self.otherNodes
+        votes = 1 + sum(1 for node in rnd.acks if node in others)
+        if votes <= (len(others) + 1) / 2:
+            return
+        del self._rs_read_rounds[seq]
+        for callback in rnd.callbacks:
+            self._rs_read_confirmed.append((rnd.index, callback))
+        self._rs_serve_confirmed_now()
+
+    def _rs_serve_confirmed_now(self) -> None:
+        applied = self.raftLastApplied
+        waiting = []
+        for index, callback in self._rs_read_confirmed:
+            if applied >= index:
+                callback(index, None)
+            else:
+                waiting.append((index, callback))
+        self._rs_read_confirmed = waiting
 
     def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802
         if self._rs_batching:
@@ -356,7 +477,14 @@ class _SyncObj(SyncObj):
         SyncObj._SyncObj__sendNextNodeIdx(self, node, *args, **kwargs)
 
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
-        if message.get("type") == "append_entries":
+        kind = message.get("type")
+        if kind == _READ_PROBE:
+            self._rs_on_read_probe(node, message)
+            return
+        if kind == _READ_ACK:
+            self._rs_on_read_ack(node, message)
+            return
+        if kind == "append_entries":
             message = self._rs_trim_append_entries(message)
             with self._SyncObj__raftLog.deferred():
                 SyncObj._SyncObj__onMessageReceived(self, node, message)
@@ -516,7 +644,12 @@ class RaftCore:
         )
         try:
             so = _SyncObj(
-                self.self_address, self._peers, conf, self._apply_entry, self.snapshot_path
+                self.self_address,
+                self._peers,
+                conf,
+                self._apply_entry,
+                self.snapshot_path,
+                read_timeout=c.leader_fallback_timeout,
             )
         except SyncObjException as exc:
             raise BindFailed(f"cannot listen on {self.self_address}: {exc}") from exc
@@ -598,6 +731,13 @@ class RaftCore:
         """Queue ``envelope`` for replication (forwarded to the leader by pysyncobj when this
         member is a follower). ``callback`` fires once the entry is applied *locally*."""
         self._require()._applyCommand(_REGULAR + envelope, _wrap(callback))
+
+    def read_index(self, callback: ResultCallback) -> None:
+        """ReadIndex (leader only): ``callback(index, None)`` once a majority confirmed this
+        member's leadership after the call and ``index`` (the commit index at the call) is
+        applied here; ``callback(None, NotLeader)`` when it cannot (not the leader, no entry
+        of its term committed yet, leadership not confirmed in time): use a log entry."""
+        self._require().rs_request_read_index(callback)
 
     def add_member(self, address: str, callback: ResultCallback) -> None:
         self._require().addNodeToCluster(address, _wrap(callback))

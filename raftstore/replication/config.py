@@ -36,6 +36,9 @@ class RaftConfig:
     #: msync the journal after each append and fsync the meta and snapshot files: survives
     #: power loss, costs a disk flush per write. Off: survives process crashes only.
     fsync: bool = False
+    #: ``read_barrier`` on the leader uses ReadIndex (a majority-acknowledged heartbeat
+    #: round, no log entry); False: always a no-op log entry (also the fallback).
+    read_index: bool = True
     #: Give up binding the own address after this many attempts, 0.1 s apart.
     max_bind_retries: int = 30
 

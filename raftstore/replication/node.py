@@ -26,9 +26,11 @@ Guarantees:
   with the result of this member's ``apply``. On a follower the command is forwarded to the
   leader (pysyncobj's ``apply_command`` message) and the follower waits for its own apply of
   the log position the leader assigned.
-* ``read_barrier`` returns only after this member applied a no-op entry that was appended
-  after the barrier call started, so every write acknowledged before then is applied here.
-  Concurrent barriers share one no-op.
+* ``read_barrier`` returns only after this member applied every entry committed before the
+  barrier call started, so every write acknowledged before then is applied here: on the
+  leader by ReadIndex (commit index confirmed by a majority heartbeat round, no log entry),
+  elsewhere (or as the fallback) by a no-op entry appended after the call started.
+  Concurrent barriers share one round / one no-op.
 
 Measured tuning and durability promise: module ``raftstore.replication`` and
 docs/replication.md.
@@ -132,6 +134,7 @@ class RaftNode:
         self._barrier_lock = trio.Lock()
         self._open_round: _BarrierRound | None = None
         self._closed = False
+        self._read_index = config.read_index
         self._core = RaftCore(
             self_address=self_address,
             peers=peers,
@@ -250,6 +253,8 @@ class RaftNode:
             if submit == "submit":
                 assert isinstance(arg, bytes)
                 self._core.submit(arg, waiter.on_result)
+            elif submit == "read":
+                self._core.read_index(waiter.on_result)
             elif submit == "add":
                 assert isinstance(arg, str)
                 self._core.add_member(arg, waiter.on_result)
@@ -283,12 +288,27 @@ class RaftNode:
         """Return once every write acknowledged (on any member) before this call started is
         applied on this member, so that a following local read is linearizable.
 
-        Proposes a no-op entry through the leader and waits for its local apply; callers that
-        arrive while no barrier is being proposed share the next one. Raises like
-        ``propose``.
+        On the leader (``RaftConfig.read_index``): ReadIndex -- the leader's commit index
+        at the call, confirmed by a heartbeat round acknowledged by a majority after the
+        call, then waited for locally; no log entry, no disk write. Concurrent reads share
+        a round. Elsewhere, or when the leader cannot serve it (it has not committed an
+        entry of its term yet, or lost its majority): a no-op entry proposed through the
+        leader and waited for locally; callers that arrive while no no-op is being
+        proposed share the next one. Raises like ``propose``.
         """
         self._check_open()
         deadline = trio.current_time() + timeout
+        if self._read_index:
+            try:
+                await self._request("read", "", timeout)
+                return
+            except ProposalTimeout:
+                raise ProposalTimeout(f"read barrier not confirmed within {timeout} s") from None
+            except ReplicationError:
+                pass  # not (yet) a leader that can serve it: use a log entry
+        await self._noop_barrier(deadline, timeout)
+
+    async def _noop_barrier(self, deadline: float, timeout: float) -> None:
         if self._open_round is None:
             self._open_round = _BarrierRound()
         rnd = self._open_round

@@ -15,6 +15,7 @@ from raftstore.replication import (
     NoLeader,
     RaftConfig,
     RaftNode,
+    ReplicationError,
     open_raft_node,
 )
 from raftstore.replication.listsm import ListStateMachine
@@ -230,3 +231,40 @@ async def test_group_commit_flushes_once_per_batch(tmp_path: Path) -> None:
             assert entries >= 200
             # every member flushed, but far fewer times than it appended
             assert 0 < flushes < entries / 4, (n.self_id, flushes, entries)
+
+
+async def test_leader_read_barrier_writes_nothing_to_the_journal(tmp_path: Path) -> None:
+    t = Trio(tmp_path)
+    async with AsyncExitStack() as stack:
+        nodes = [await t.open(stack, i, config=RaftConfig(fsync=True)) for i in range(3)]
+        leader = await leader_of(nodes)
+        follower = next(n for n in nodes if n is not leader)
+        await leader.read_barrier(timeout=5)  # the leader's own-term no-op is committed
+        for round_ in range(5):
+            await follower.propose(b"w%d" % round_, timeout=5)
+            journals = {n.self_id: (len(_journal(n)), _journal(n).flushes) for n in nodes}
+            async with trio.open_nursery() as nursery:
+                for _ in range(20):
+                    nursery.start_soon(lambda: leader.read_barrier(timeout=5))
+            assert leader.state_machine.items()[-1] == b"w%d" % round_  # type: ignore[attr-defined]
+            # no entry appended and no flush, on any member
+            assert {n.self_id: (len(_journal(n)), _journal(n).flushes) for n in nodes} == journals
+
+
+async def test_leader_cut_off_from_majority_does_not_serve_reads(tmp_path: Path) -> None:
+    t = Trio(tmp_path)
+    async with AsyncExitStack() as stack:
+        nodes = []
+        for i in range(3):
+            inner = AsyncExitStack()
+            await stack.enter_async_context(inner)
+            nodes.append((await t.open(inner, i), inner))
+        leader = await leader_of([n for n, _ in nodes])
+        await leader.propose(b"x", timeout=5)
+        await leader.read_barrier(timeout=5)
+        for node, inner in nodes:
+            if node is not leader:
+                await inner.aclose()  # both followers gone: no majority can confirm
+        assert leader.status().is_leader  # it still believes it leads (for ~1.5 s)
+        with pytest.raises(ReplicationError):
+            await leader.read_barrier(timeout=4)
