@@ -40,6 +40,11 @@ def _register() -> None:
     for command in (up, down, status, supervise):
         main.add_command(command)
 
+    from cli.kubectl import commands
+
+    for command in commands():
+        main.add_command(command)
+
 
 _register()
 
