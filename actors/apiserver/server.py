@@ -6,6 +6,9 @@ namespaces, list every resource into its watch cache, then listen. So the first 
 a server answers already sees every object. Health (``grpc.health.v1``) is SERVING while
 the store answers and NOT_SERVING while it does not; requests during an outage fail with
 ``UNAVAILABLE`` and watches keep their place, resuming when the store is back.
+
+With ``metrics_port`` the server also serves Prometheus metrics (:mod:`.metrics`) over
+HTTP at ``/metrics``, from the moment it listens until it stops.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from functools import partial
 
 import trio
 
-from actors.apiserver import namespaces
+from actors.apiserver import events, namespaces
+from actors.apiserver.allocation import (
+    DEFAULT_SERVICE_CLUSTER_IP_RANGE,
+    NODE_PORT_RANGE,
+    Allocator,
+    parse_range,
+)
+from actors.apiserver.metrics import Metrics, instrument, serve_metrics
 from actors.apiserver.service import DEFAULT_BOOKMARK_INTERVAL, ApiService
 from actors.apiserver.storage import Storage
 from actors.apiserver.watch_cache import DEFAULT_WINDOW, WatchCache
@@ -70,33 +80,62 @@ async def run_apiserver(
     bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
     watch_window: int = DEFAULT_WINDOW,
     health_interval: float = HEALTH_INTERVAL,
+    service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
+    node_port_range: tuple[int, int] = NODE_PORT_RANGE,
+    event_ttl: int = events.DEFAULT_TTL,
+    event_window: float = events.DEFAULT_WINDOW,
+    metrics_port: int | None = None,
+    metrics: Metrics | None = None,
     task_status: trio.TaskStatus[rpc.Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the API on ``host:port`` (0: a free port) until cancelled.
 
     ``task_status.started`` gets the :class:`proto.rpc.Server` once every watch cache is
     synced and the server listens. ``watch_window`` is how many recent events per resource
-    each watch cache keeps for watches to resume from.
+    each watch cache keeps for watches to resume from. Services get clusterIPs from
+    ``service_cluster_ip_range`` (inside 127.0.0.0/8; ``ValueError`` otherwise) and
+    nodePorts from ``node_port_range``; Events live ``event_ttl`` seconds after their last
+    write. ``metrics_port`` (0: a free one) serves ``metrics`` (a fresh :class:`Metrics`
+    if None) on ``host``.
     """
+    service_ips = parse_range(service_cluster_ip_range)
+    metrics = metrics or Metrics()
     async with open_client(etcd_endpoints) as client, trio.open_nursery() as nursery:
-        storage = Storage(client)
+        storage = Storage(client, ttls={"Event": event_ttl})
         await _wait_for_store(client)
         await namespaces.ensure_system_namespaces(storage)
         caches = {info.kind: WatchCache(info, client, window=watch_window) for info in kinds.KINDS}
         async with trio.open_nursery() as starting:
             for cache in caches.values():
                 starting.start_soon(nursery.start, cache.run)
-        service = ApiService(storage, caches, bookmark_interval=bookmark_interval)
+        service = ApiService(
+            storage,
+            caches,
+            allocator=Allocator(client, service_ips=service_ips, node_ports=node_port_range),
+            bookmark_interval=bookmark_interval,
+            event_window=event_window,
+        )
         server: rpc.Server = await nursery.start(
             partial(
                 rpc.serve,
-                [rpc.Service.of(service, apiserver_pb2, "ApiServer")],
+                [rpc.Service.of(instrument(service, metrics), apiserver_pb2, "ApiServer")],
                 host=host,
                 port=port,
             )
         )
         nursery.start_soon(_report_health, client, server, health_interval)
+        if metrics_port is not None:
+            nursery.start_soon(_serve_metrics, metrics, host, metrics_port)
         log.info(
-            "apiserver listening address=%s store=%s", server.address, ",".join(etcd_endpoints)
+            "apiserver listening address=%s store=%s service-cluster-ip-range=%s",
+            server.address,
+            ",".join(etcd_endpoints),
+            service_ips,
         )
         task_status.started(server)
+
+
+async def _serve_metrics(metrics: Metrics, host: str, port: int) -> None:
+    with serve_metrics(metrics, host=host, port=port) as bound:
+        log.info("apiserver metrics listening address=%s:%d", host, bound)
+        await trio.sleep_forever()

@@ -15,7 +15,16 @@ Where reads come from:
 * ``Watch``: the watch cache.
 
 Every write goes to the store as a compare-and-swap (:mod:`.storage`); the rules for what
-each write may change are in :mod:`.lifecycle`.
+each write may change are in :mod:`.lifecycle`. A Service's clusterIP and nodePorts are
+allocated by :mod:`.allocation` and claimed in the Service's own write; a drawn value
+that loses a race is redrawn, a requested one that is taken is refused.
+
+Unknown fields: an object sent as protobuf (``object``) cannot carry any -- a client
+decoding a manifest meets them first (:func:`proto.k8s.codec.decode` reports them). So
+Create and Update also take the manifest itself (``manifest_json``), decoded here with
+the request's ``field_validation`` (Warn, Ignore, Strict), and answer the warnings in
+``ObjectResponse.warnings`` as Kubernetes does in its ``Warning`` headers; merge patches
+are decoded the same way.
 """
 
 from __future__ import annotations
@@ -23,28 +32,70 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from actors.apiserver import admission, lifecycle, namespaces, objects, storage
-from actors.apiserver.merge_patch import apply_merge_patch
+from actors.apiserver import admission, events, lifecycle, namespaces, objects, storage
+from actors.apiserver.allocation import Allocator, ClaimTaken, keep_allocated
+from actors.apiserver.merge_patch import apply_merge_patch, strict_error
 from actors.apiserver.selectors import Filter, compile_filter
 from actors.apiserver.storage import Storage
 from actors.apiserver.watch_cache import CacheEvent, EventKind, NotCaughtUp, WatchCache
 from proto import rpc
 from proto.apiserver import apiserver_pb2 as pb
-from proto.k8s import kinds
+from proto.k8s import codec, kinds
 from proto.k8s.kinds import KindInfo
 from raftstore.client import Compacted, prefix_end
 
 DEFAULT_BOOKMARK_INTERVAL = 10.0
 GENERATE_NAME_ATTEMPTS = 5
+ALLOCATION_ATTEMPTS = 10  # draws of a clusterIP/nodePort that lost a race, per request
+FIELD_VALIDATION = ("", "Warn", "Ignore", "Strict")
 WatchType = pb.WatchEvent.Type
 _EVENT_TYPES = {
     EventKind.ADDED: pb.WatchEvent.ADDED,
     EventKind.MODIFIED: pb.WatchEvent.MODIFIED,
     EventKind.DELETED: pb.WatchEvent.DELETED,
 }
+
+
+def _field_validation(mode: str) -> str:
+    if mode not in FIELD_VALIDATION:
+        raise rpc.InvalidArgument(
+            f"fieldValidation must be one of Ignore, Warn or Strict, not {mode!r}"
+        )
+    return mode
+
+
+def _warnings(issues: tuple[codec.FieldIssue, ...], mode: str) -> list[str]:
+    if mode == "Ignore":
+        return []
+    return [f'unknown field "{i.path}"' for i in issues]
+
+
+def incoming(
+    envelope: Any, manifest_json: str, field_validation: str
+) -> tuple[KindInfo, Any, list[str]]:
+    """The kind and object a Create/Update carries, and its warnings (see the module doc)."""
+    mode = _field_validation(field_validation)
+    if not manifest_json:
+        info, obj = objects.unpack(envelope)
+        return info, obj, []
+    if envelope.type_url:
+        raise rpc.InvalidArgument("the request carries both object and manifest_json; give one")
+    try:
+        doc = json.loads(manifest_json)
+    except ValueError as exc:
+        raise rpc.InvalidArgument(f"manifest_json is not valid JSON: {exc}") from None
+    try:
+        decoded = codec.decode(doc, strict=mode == "Strict")
+    except codec.DecodeError as exc:
+        unknown = [i for i in exc.issues if i.message == "unknown field"]
+        if unknown and len(unknown) == len(exc.issues):
+            raise strict_error(unknown) from None
+        raise rpc.InvalidArgument(f"cannot decode the manifest: {exc}") from None
+    info = kinds.by_message(decoded.obj)
+    return info, decoded.obj, _warnings(decoded.warnings, mode)
 
 
 def _name(info: KindInfo, name: str) -> str:
@@ -61,11 +112,30 @@ class ApiService:
         storage: Storage,
         caches: Mapping[str, WatchCache],
         *,
+        allocator: Allocator | None = None,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+        event_window: float = events.DEFAULT_WINDOW,
     ) -> None:
         self.storage = storage
         self.caches = caches
+        self.allocator = allocator or Allocator(storage.client)
         self.bookmark_interval = bookmark_interval
+        self.event_window = event_window
+
+    async def _allocating(self, write: Callable[[], Awaitable[Any]], requested: list[Any]) -> Any:
+        """Run ``write`` until its drawn allocations win; ``requested[0]`` is the object
+        as asked for (before drawing), set by ``write``, to tell a request from a draw."""
+        for _ in range(ALLOCATION_ATTEMPTS):
+            try:
+                return await write()
+            except ClaimTaken as taken:
+                error = self.allocator.refused(requested[0], taken)
+                if error is not None:
+                    raise error from None
+                await self.allocator.refresh()
+        raise rpc.Aborted(
+            "could not allocate a clusterIP/nodePort: too many racing writers; try again"
+        )
 
     def _cache(self, info: KindInfo) -> WatchCache:
         return self.caches[info.kind]
@@ -73,7 +143,13 @@ class ApiService:
     # ------------------------------------------------------------------ create / read
 
     async def Create(self, request: pb.CreateRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
-        info, obj = objects.unpack(request.object)
+        info, obj, warnings = incoming(
+            request.object, request.manifest_json, request.field_validation
+        )
+        created = await self._create(info, obj)
+        return pb.ObjectResponse(object=objects.pack(created), warnings=warnings)
+
+    async def _create(self, info: KindInfo, obj: Any) -> Any:
         generated = not obj.metadata.name and bool(obj.metadata.generate_name)
         attempts = GENERATE_NAME_ATTEMPTS if generated else 1
         for attempt in range(attempts):
@@ -82,13 +158,20 @@ class ApiService:
                 await namespaces.check_open(self.storage, prepared.metadata.namespace)
             lifecycle.initial_status(info, prepared)
             prepared = admission.admit(prepared)
+            requested = [prepared]
+
+            async def write(prepared: Any = prepared) -> Any:
+                out = objects.copy(prepared)
+                if info.kind == "Service":
+                    self.allocator.assign(out)
+                return await self.storage.create(info, out)
+
             try:
-                created = await self.storage.create(info, prepared)
+                return await self._allocating(write, requested)
             except rpc.AlreadyExists:
                 if attempt + 1 < attempts:
                     continue  # the random suffix collided; draw another
                 raise
-            return pb.ObjectResponse(object=objects.pack(created))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def Get(self, request: pb.GetRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
@@ -150,19 +233,37 @@ class ApiService:
     # ------------------------------------------------------------------ updates
 
     async def Update(self, request: pb.UpdateRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
-        info, new = objects.unpack(request.object)
+        info, new, warnings = incoming(
+            request.object, request.manifest_json, request.field_validation
+        )
         namespace = objects.request_namespace(info, new.metadata.namespace)
         name = _name(info, new.metadata.name)
+        requested: list[Any] = [new]
 
         def mutate(current: Any) -> Any:
             lifecycle.check_resource_version(info, current, new.metadata.resource_version)
-            updated = admission.admit(lifecycle.prepare_update(info, current, new), old=current)
-            return lifecycle.count_generation(current, updated)
+            prepared = lifecycle.prepare_update(info, current, new)
+            return self._admit_update(info, current, prepared, requested)
 
-        written = await self.storage.guaranteed_update(
-            info, namespace, name, mutate, remove_if=lifecycle.finalized
+        written = await self._allocating(
+            lambda: self.storage.guaranteed_update(
+                info, namespace, name, mutate, remove_if=lifecycle.finalized
+            ),
+            requested,
         )
-        return pb.ObjectResponse(object=objects.pack(written))
+        return pb.ObjectResponse(object=objects.pack(written), warnings=warnings)
+
+    def _admit_update(
+        self, info: KindInfo, current: Any, prepared: Any, requested: list[Any]
+    ) -> Any:
+        """Admission of an update, and the allocations a Service keeps or gains."""
+        if info.kind == "Service":
+            keep_allocated(prepared, current)
+        updated = admission.admit(prepared, old=current)
+        if info.kind == "Service":
+            requested[0] = objects.copy(updated)
+            self.allocator.assign(updated, old=current)
+        return lifecycle.count_generation(current, updated)
 
     async def UpdateStatus(
         self, request: pb.UpdateStatusRequest, ctx: rpc.ServerContext
@@ -183,26 +284,69 @@ class ApiService:
         info = objects.kind_named(request.kind)
         namespace = objects.request_namespace(info, request.namespace)
         name = _name(info, request.name)
+        mode = _field_validation(request.field_validation)
         if request.status:
             lifecycle.check_has_status(info)
+        requested: list[Any] = [None]
+        warnings: list[str] = []
 
         def mutate(current: Any) -> Any:
-            patched = apply_merge_patch(current, request.merge_patch)
+            patched, issues = apply_merge_patch(
+                current, request.merge_patch, strict=mode == "Strict"
+            )
+            warnings[:] = _warnings(issues, mode)
+            patched.api_version, patched.kind = info.api_version, info.kind
             lifecycle.check_resource_version(info, current, patched.metadata.resource_version)
+            requested[0] = patched
             if request.status:
                 updated = lifecycle.prepare_status_update(info, current, patched)
-            else:
-                updated = lifecycle.prepare_update(info, current, patched)
-            return lifecycle.count_generation(current, admission.admit(updated, old=current))
+                return lifecycle.count_generation(current, admission.admit(updated, old=current))
+            updated = lifecycle.prepare_update(info, current, patched)
+            return self._admit_update(info, current, updated, requested)
 
-        written = await self.storage.guaranteed_update(
-            info,
-            namespace,
-            name,
-            mutate,
-            remove_if=lambda obj: not request.status and lifecycle.finalized(obj),
+        written = await self._allocating(
+            lambda: self.storage.guaranteed_update(
+                info,
+                namespace,
+                name,
+                mutate,
+                remove_if=lambda obj: not request.status and lifecycle.finalized(obj),
+            ),
+            requested,
         )
-        return pb.ObjectResponse(object=objects.pack(written))
+        return pb.ObjectResponse(object=objects.pack(written), warnings=warnings)
+
+    # ------------------------------------------------------------------ events
+
+    async def RecordEvent(
+        self, request: pb.RecordEventRequest, ctx: rpc.ServerContext
+    ) -> pb.ObjectResponse:
+        info, ev = objects.unpack(request.event)
+        if info.kind != "Event":
+            raise rpc.InvalidArgument(f"RecordEvent takes an Event, not a {info.kind}")
+        events.check(ev)
+        namespace = ev.involved_object.namespace or objects.DEFAULT_NAMESPACE
+        name = events.event_name(ev)
+        for _ in range(storage.MAX_RETRIES):
+            at = lifecycle.now()
+            if await self.storage.get(info, namespace, name) is None:
+                try:
+                    fresh = events.fresh(ev, namespace=namespace, name=name, at=at)
+                    created = await self._create(info, fresh)
+                except rpc.AlreadyExists:
+                    continue  # another recorder created it a moment ago: bump it
+                return pb.ObjectResponse(object=objects.pack(created))
+
+            def bump(current: Any, at: Any = at) -> Any:
+                again = events.repeat(current, at=at, window=self.event_window)
+                return admission.admit(again, old=current)
+
+            try:
+                written = await self.storage.guaranteed_update(info, namespace, name, bump)
+            except rpc.NotFound:
+                continue  # it expired meanwhile: record it afresh
+            return pb.ObjectResponse(object=objects.pack(written))
+        raise storage.conflict(info, namespace, name, "too many concurrent writers; try again")
 
     async def Bind(self, request: pb.BindRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
         info = kinds.by_kind("Pod")
@@ -254,7 +398,9 @@ class ApiService:
             elif objects.same(plan.keep, current):
                 done = current
             else:
-                done = await self.storage.replace(info, plan.keep, revision=revision)
+                done = await self.storage.replace(
+                    info, plan.keep, revision=revision, previous=current
+                )
             if done is not None:
                 return pb.DeleteResponse(object=objects.pack(done), pending=not plan.remove)
         raise storage.conflict(info, namespace, name, "too many concurrent writers; try again")

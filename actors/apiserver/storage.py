@@ -12,27 +12,49 @@ returns the current value in the same Txn, and :meth:`Storage.guaranteed_update`
 its mutation against it (Kubernetes' GuaranteedUpdate). Conflicts surface as
 :class:`Conflict` (an ``ABORTED`` status) naming the object.
 
+Allocation keys (:mod:`.allocation`: a Service's clusterIP and nodePorts) are written in
+the object's own transactions: a create also creates every key the object holds
+(``create_revision == 0`` each), a replace creates the keys it gains and deletes those it
+drops, a remove deletes them all. A key someone else holds fails the write with
+:class:`~actors.apiserver.allocation.ClaimTaken`.
+
+Kinds with a TTL (Events: Kubernetes keeps them an hour) are written with a store lease,
+on every write, so an object expires its TTL after its last write. As Kubernetes' lease
+manager does, one lease serves every such write for a twentieth of the TTL, and is granted
+that much longer than the TTL, so the store holds a handful of leases, not one per event.
+
 Reads here go to the store and are linearizable; the watch cache serves the cheap reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors.apiserver import objects
+from actors.apiserver.allocation import ClaimTaken, claims
 from proto import rpc
 from proto.k8s.kinds import KindInfo
 from raftstore.client import (
     Client,
+    Compare,
     KeyValue,
+    LeaseNotFound,
+    Op,
     RangeResult,
+    TxnResult,
     compare_create,
     op_delete,
+    op_get,
     op_put,
     unchanged_since,
 )
+
+# A lease serves writes for this fraction of the TTL (Kubernetes' LeaseManager: 5 %).
+LEASE_REUSE_FRACTION = 0.05
 
 # How often guaranteed_update re-reads and retries before giving up (each retry means
 # another writer won the race; Kubernetes retries without bound, we stop at a hundred).
@@ -95,10 +117,56 @@ class Page:
 
 
 class Storage:
-    """Object reads and guarded writes for every kind, through one store client."""
+    """Object reads and guarded writes for every kind, through one store client.
 
-    def __init__(self, client: Client) -> None:
+    ``ttls`` maps a kind name to the seconds its objects live after their last write.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        ttls: Mapping[str, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
+        self.ttls = dict(ttls or {})
+        self.clock = clock
+        # ttl -> (lease id, when granted): the lease reused for writes with that TTL.
+        self._leases: dict[int, tuple[int, float]] = {}
+
+    async def _lease(self, info: KindInfo) -> int:
+        ttl = self.ttls.get(info.kind, 0)
+        if not ttl:
+            return 0
+        reuse = ttl * LEASE_REUSE_FRACTION
+        now = self.clock()
+        held = self._leases.get(ttl)
+        if held is not None and now - held[1] < reuse:
+            return held[0]
+        granted = await self.client.grant(math.ceil(ttl + reuse))
+        self._leases[ttl] = (granted.id, now)
+        return granted.id
+
+    async def _write(
+        self,
+        info: KindInfo,
+        compare: Sequence[Compare],
+        put: tuple[bytes, bytes],
+        success: Sequence[Op],
+        failure: Sequence[Op],
+    ) -> TxnResult:
+        """One guarded write of the object ``put`` (key, value), with its kind's lease."""
+        for attempt in range(2):
+            lease = await self._lease(info)
+            ops = [op_put(put[0], put[1], lease=lease), *success]
+            try:
+                return await self.client.txn(compare=compare, success=ops, failure=failure)
+            except LeaseNotFound:
+                self._leases.pop(self.ttls.get(info.kind, 0), None)  # expired: grant anew
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(self, info: KindInfo, namespace: str, name: str) -> Any | None:
         """The object as it is now (linearizable), or None."""
@@ -113,27 +181,53 @@ class Storage:
         return obj
 
     async def create(self, info: KindInfo, obj: Any) -> Any:
-        """Store a new object; ``AlreadyExists`` when the name is taken."""
+        """Store a new object and the allocation keys it holds; ``AlreadyExists`` when the
+        name is taken, :class:`ClaimTaken` when an allocation key is."""
         m = objects.meta(obj)
         key = objects.key(info, m.namespace, m.name)
-        result = await self.client.txn(
-            compare=[compare_create(key, "=", 0)],
-            success=[op_put(key, encode(obj))],
+        held = sorted(claims(info, obj))
+        result = await self._write(
+            info,
+            compare=[compare_create(k, "=", 0) for k in (key, *held)],
+            put=(key, encode(obj)),
+            success=[op_put(k, key) for k in held],
+            failure=[op_get(k) for k in (key, *held)],
         )
         if not result.succeeded:
-            raise rpc.AlreadyExists(f"{objects.describe(info, obj)} already exists")
+            if _found(result, 0):
+                raise rpc.AlreadyExists(f"{objects.describe(info, obj)} already exists")
+            _raise_taken(result, held, key, offset=1)
+            raise conflict(info, m.namespace, m.name, "an allocation changed; try again")
         created = objects.copy(obj)
         created.metadata.resource_version = str(result.revision)
         return created
 
-    async def replace(self, info: KindInfo, obj: Any, *, revision: int) -> Any | None:
-        """Write ``obj`` if the key was last written at ``revision``; None on a conflict."""
+    async def replace(
+        self, info: KindInfo, obj: Any, *, revision: int, previous: Any | None = None
+    ) -> Any | None:
+        """Write ``obj`` if the key was last written at ``revision``; None on a conflict.
+
+        ``previous`` is the object as read at ``revision``: the allocation keys ``obj``
+        holds and it did not are created (:class:`ClaimTaken` when another object holds
+        one), those it held and ``obj`` does not are deleted.
+        """
         m = objects.meta(obj)
         key = objects.key(info, m.namespace, m.name)
-        result = await self.client.txn(
-            compare=[unchanged_since(key, revision)], success=[op_put(key, encode(obj))]
+        had = claims(info, previous) if previous is not None else frozenset()
+        wanted = claims(info, obj)
+        gained = sorted(wanted - had)
+        result = await self._write(
+            info,
+            compare=[unchanged_since(key, revision), *(compare_create(k, "=", 0) for k in gained)],
+            put=(key, encode(obj)),
+            success=[
+                *(op_put(k, key) for k in gained),
+                *(op_delete(k) for k in sorted(had - wanted)),
+            ],
+            failure=[op_get(k) for k in gained],
         )
         if not result.succeeded:
+            _raise_taken(result, gained, key, offset=0)
             return None
         written = objects.copy(obj)
         written.metadata.resource_version = str(result.revision)
@@ -144,8 +238,10 @@ class Storage:
         resourceVersion the deletion's revision), or None on a conflict."""
         m = objects.meta(obj)
         key = objects.key(info, m.namespace, m.name)
+        held = sorted(claims(info, obj))
         result = await self.client.txn(
-            compare=[unchanged_since(key, revision)], success=[op_delete(key)]
+            compare=[unchanged_since(key, revision)],
+            success=[op_delete(key), *(op_delete(k) for k in held)],
         )
         if not result.succeeded:
             return None
@@ -175,11 +271,13 @@ class Storage:
             revision = revision_of(current)
             wanted = mutate(objects.copy(current))
             if remove_if(wanted):
-                done = await self.remove(info, wanted, revision=revision)
+                done = await self.remove(info, current, revision=revision)
+                if done is not None:
+                    done = _as_deleted(wanted, done)
             elif objects.same(wanted, current):
                 return current
             else:
-                done = await self.replace(info, wanted, revision=revision)
+                done = await self.replace(info, wanted, revision=revision, previous=current)
             if done is not None:
                 return done
             current = await self.require(info, namespace, name)
@@ -196,3 +294,24 @@ class Storage:
             start, range_end=end, revision=revision, limit=limit
         )
         return Page(kvs=result.kvs, revision=revision or result.revision, more=result.more)
+
+
+def _found(result: TxnResult, index: int) -> bool:
+    response = result.responses[index]
+    return bool(getattr(response, "kvs", ()))
+
+
+def _raise_taken(result: TxnResult, keys: Sequence[bytes], owner: bytes, *, offset: int) -> None:
+    """Raise :class:`ClaimTaken` for the first of ``keys`` that another object holds,
+    from a failed write's reads (``offset``: reads before the keys')."""
+    for i, k in enumerate(keys):
+        response = result.responses[offset + i]
+        kvs = getattr(response, "kvs", ())
+        if kvs and kvs[0].value != owner:
+            raise ClaimTaken(k, kvs[0].value)
+
+
+def _as_deleted(obj: Any, deleted: Any) -> Any:
+    out = objects.copy(obj)
+    out.metadata.resource_version = deleted.metadata.resource_version
+    return out

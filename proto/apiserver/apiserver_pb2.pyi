@@ -9,16 +9,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ObjectResponse(_message.Message):
-    __slots__ = ("object",)
+    __slots__ = ("object", "warnings")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     object: _any_pb2.Any
-    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateRequest(_message.Message):
-    __slots__ = ("object",)
+    __slots__ = ("object", "manifest_json", "field_validation")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_JSON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     object: _any_pb2.Any
-    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    manifest_json: str
+    field_validation: str
+    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., manifest_json: _Optional[str] = ..., field_validation: _Optional[str] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("kind", "namespace", "name")
@@ -55,10 +61,14 @@ class ListResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ..., resource_version: _Optional[str] = ..., **kwargs) -> None: ...
 
 class UpdateRequest(_message.Message):
-    __slots__ = ("object",)
+    __slots__ = ("object", "manifest_json", "field_validation")
     OBJECT_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_JSON_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     object: _any_pb2.Any
-    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+    manifest_json: str
+    field_validation: str
+    def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ..., manifest_json: _Optional[str] = ..., field_validation: _Optional[str] = ...) -> None: ...
 
 class UpdateStatusRequest(_message.Message):
     __slots__ = ("object",)
@@ -67,18 +77,20 @@ class UpdateStatusRequest(_message.Message):
     def __init__(self, object: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
 
 class PatchRequest(_message.Message):
-    __slots__ = ("kind", "namespace", "name", "merge_patch", "status")
+    __slots__ = ("kind", "namespace", "name", "merge_patch", "status", "field_validation")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     MERGE_PATCH_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VALIDATION_FIELD_NUMBER: _ClassVar[int]
     kind: str
     namespace: str
     name: str
     merge_patch: str
     status: bool
-    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., merge_patch: _Optional[str] = ..., status: _Optional[bool] = ...) -> None: ...
+    field_validation: str
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., merge_patch: _Optional[str] = ..., status: _Optional[bool] = ..., field_validation: _Optional[str] = ...) -> None: ...
 
 class Preconditions(_message.Message):
     __slots__ = ("uid", "resource_version")
@@ -159,3 +171,9 @@ class BindRequest(_message.Message):
     node_name: str
     uid: str
     def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., node_name: _Optional[str] = ..., uid: _Optional[str] = ...) -> None: ...
+
+class RecordEventRequest(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _any_pb2.Any
+    def __init__(self, event: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...

@@ -79,6 +79,11 @@ class ApiServerStub:
                 request_serializer=proto_dot_apiserver_dot_apiserver__pb2.BindRequest.SerializeToString,
                 response_deserializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
                 _registered_method=True)
+        self.RecordEvent = channel.unary_unary(
+                '/raftsman.apiserver.v1.ApiServer/RecordEvent',
+                request_serializer=proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.SerializeToString,
+                response_deserializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
+                _registered_method=True)
 
 
 class ApiServerServicer:
@@ -138,6 +143,12 @@ class ApiServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEvent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +195,11 @@ def add_ApiServerServicer_to_server(servicer, server):
             'Bind': grpc.unary_unary_rpc_method_handler(
                     servicer.Bind,
                     request_deserializer=proto_dot_apiserver_dot_apiserver__pb2.BindRequest.FromString,
+                    response_serializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.SerializeToString,
+            ),
+            'RecordEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvent,
+                    request_deserializer=proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.FromString,
                     response_serializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.SerializeToString,
             ),
     }
@@ -429,6 +445,33 @@ class ApiServer:
             target,
             '/raftsman.apiserver.v1.ApiServer/Bind',
             proto_dot_apiserver_dot_apiserver__pb2.BindRequest.SerializeToString,
+            proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftsman.apiserver.v1.ApiServer/RecordEvent',
+            proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.SerializeToString,
             proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
             options,
             channel_credentials,

@@ -157,7 +157,7 @@ async def test_patch(api, ns):
     with pytest.raises(rpc.InvalidArgument, match="not valid JSON"):
         await api.patch("configmaps", "c", "{", ns)
     with pytest.raises(rpc.InvalidArgument, match="invalid"):
-        await api.patch("configmaps", "c", '{"nonsense": 1}', ns)
+        await api.patch("configmaps", "c", '{"data": 1}', ns)
 
 
 async def test_delete_preconditions_and_policy(api, ns):
