@@ -31,9 +31,28 @@ def _host_port(value: str) -> tuple[str, int]:
     show_default=True,
     help="HOST:PORT to serve the API on (port 0: any free port).",
 )
+@click.option(
+    "--service-cluster-ip-range",
+    default="127.96.0.0/16",
+    show_default=True,
+    help="CIDR inside 127.0.0.0/8 that Services get their clusterIPs from.",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST from --listen).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def apiserver(etcd_servers: str, listen: str, verbose: bool) -> None:
+def apiserver(
+    etcd_servers: str,
+    listen: str,
+    service_cluster_ip_range: str,
+    metrics_port: int | None,
+    verbose: bool,
+) -> None:
     """Serve the cluster API (objects, watches) over gRPC."""
+    from actors.apiserver.allocation import parse_range
     from actors.apiserver.server import run_apiserver
 
     endpoints = _endpoints(etcd_servers)
@@ -43,5 +62,17 @@ def apiserver(etcd_servers: str, listen: str, verbose: bool) -> None:
         host, port = _host_port(listen)
     except click.BadParameter as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        parse_range(service_cluster_ip_range)
+    except ValueError as exc:
+        raise click.UsageError(f"--service-cluster-ip-range: {exc}") from None
     setup_logging("apiserver", verbose=verbose)
-    run_until_signalled(lambda: run_apiserver(etcd_endpoints=endpoints, host=host, port=port))
+    run_until_signalled(
+        lambda: run_apiserver(
+            etcd_endpoints=endpoints,
+            host=host,
+            port=port,
+            service_cluster_ip_range=service_cluster_ip_range,
+            metrics_port=metrics_port,
+        )
+    )
