@@ -375,6 +375,7 @@ class _SyncObj(SyncObj):
     #    for ``seq`` also confirms every earlier round (their probes were sent before).
     # 3. With acks from a majority (itself included), still leader in the same term, the
     #    read is confirmed; the caller is answered once ``lastApplied >= index``.
+    #    One round is in flight at a time; requests that arrive meanwhile share the next.
     #
     # Why a deposed leader cannot answer from stale state: a write acknowledged before the
     # read began was committed either by this leader (then ``index`` covers it) or by a newer
@@ -413,8 +414,13 @@ class _SyncObj(SyncObj):
                 del self._rs_read_rounds[seq]
                 for callback in rnd.callbacks:
                     callback(None, NotLeader("leadership not confirmed for the read"))
-        if not self._rs_read_requests:
-            return
+        if self._rs_read_requests and not self._rs_read_rounds:
+            self._rs_start_round()
+
+    def _rs_start_round(self) -> None:
+        """One round in flight at a time: requests that arrive meanwhile wait for the next
+        round, started as soon as this one is confirmed (bounds probe traffic under load)."""
+        leader, term, now = self._isLeader(), self.raftCurrentTerm, time.monotonic()
         callbacks = []
         while self._rs_read_requests:
             callbacks.append(self._rs_read_requests.popleft())
@@ -455,6 +461,8 @@ class _SyncObj(SyncObj):
         for callback in rnd.callbacks:
             self._rs_read_confirmed.append((rnd.index, callback))
         self._rs_serve_confirmed_now()
+        if self._rs_read_requests and not self._rs_read_rounds:
+            self._rs_start_round()
 
     def _rs_serve_confirmed_now(self) -> None:
         applied = self.raftLastApplied

@@ -7,8 +7,10 @@ read linearizable) and ``changed`` (a broadcast that fires after every apply, wh
 watchers wait on instead of polling).
 
 Consistency: a read after ``await barrier()`` reflects every write acknowledged before the
-barrier began, on any member, also across a leader change: the barrier is a no-op entry
-committed through Raft and applied locally before the read runs.
+barrier began, on any member, also across a leader change. On the leader the barrier is a
+ReadIndex (its commit index, confirmed by a heartbeat round a majority acknowledged after
+the barrier began, applied locally; no log entry); on a follower, or when the leader cannot
+confirm, it is a no-op entry committed through Raft and applied locally before the read.
 """
 
 from __future__ import annotations
