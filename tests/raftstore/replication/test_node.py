@@ -242,6 +242,10 @@ async def test_leader_read_barrier_writes_nothing_to_the_journal(tmp_path: Path)
         await leader.read_barrier(timeout=5)  # the leader's own-term no-op is committed
         for round_ in range(5):
             await follower.propose(b"w%d" % round_, timeout=5)
+            # let the write settle everywhere (the third member may still be appending it)
+            index = follower.status().applied_index
+            await wait_until(lambda i=index: all(n.status().applied_index >= i for n in nodes))
+            await wait_until(lambda: len({len(_journal(n)) for n in nodes}) == 1)
             journals = {n.self_id: (len(_journal(n)), _journal(n).flushes) for n in nodes}
             async with trio.open_nursery() as nursery:
                 for _ in range(20):
