@@ -23,8 +23,12 @@ Durability fixes (see docs/replication.md for the evidence):
 * ``_Journal`` wraps pysyncobj's mmap ``FileJournal``. Log compaction there rewrites the
   journal *in place* (clear, then re-append every kept entry): a crash in the middle leaves a
   journal holding only a prefix of the kept entries. We rewrite into a temporary file and
-  rename it over the journal. With ``fsync`` it also msyncs after every append and fsyncs the
-  meta file after every term/vote change.
+  rename it over the journal. With ``fsync`` it also flushes appended entries before this
+  member relies on them or acknowledges them -- group-committed, one range msync per batch
+  (see ``_Journal`` and the invariant above ``_SyncObj._checkCommandsToApply``) -- and
+  fsyncs the meta file after every term/vote change.
+* ``read_barrier`` on the leader is a ReadIndex round of our own messages
+  (``rs_read_probe``/``rs_read_ack``), no log entry; see ``_SyncObj._rs_serve_reads``.
 * After a snapshot file is renamed into place, pysyncobj compacts the journal only on a later
   tick; a crash in between leaves a journal that does not start with the snapshot's entries,
   and on restart ``__loadDumpFile`` then **clears the whole journal**, losing every entry
