@@ -101,8 +101,9 @@ TARGETS: tuple[Target, ...] = (
         store="raftstore",
         unsafe_no_fsync=False,
         durability=(
-            "`raftsman store` default: journal msync'd after every appended entry, "
-            "meta and snapshots fsynced (RaftConfig.fsync=True)"
+            "`raftsman store` default: journal msync'd per batch of appended entries "
+            "before they are acknowledged (group commit), meta and snapshots fsynced "
+            "(RaftConfig.fsync=True)"
         ),
     ),
     Target(
