@@ -96,8 +96,8 @@ class LeaseService:
         self.member = member
         self.lessor = lessor
 
-    async def LeaseGrant(
-        self, request: rpc_pb2.LeaseGrantRequest, ctx: rpc.ServerContext
+    async def _write(
+        self, request: rpc_pb2.LeaseGrantRequest | rpc_pb2.LeaseRevokeRequest
     ) -> object:
         result = await self.member.write(make_command(request))
         response = result.response
@@ -105,14 +105,15 @@ class LeaseService:
         response.header.CopyFrom(self.member.header(response.header.revision))
         return response
 
+    async def LeaseGrant(
+        self, request: rpc_pb2.LeaseGrantRequest, ctx: rpc.ServerContext
+    ) -> object:
+        return await self._write(request)
+
     async def LeaseRevoke(
         self, request: rpc_pb2.LeaseRevokeRequest, ctx: rpc.ServerContext
     ) -> object:
-        result = await self.member.write(make_command(request))
-        response = result.response
-        assert response is not None
-        response.header.CopyFrom(self.member.header(response.header.revision))
-        return response
+        return await self._write(request)
 
     async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, ctx: rpc.ServerContext
