@@ -352,6 +352,12 @@ class ApiClient:
         response = await self._write(lambda s: s.Bind(request, timeout=self.timeout))
         return unpack(response.object)
 
+    async def record_event(self, event: Message) -> Message:
+        """Record an Event (the server names it and aggregates repeats); see RecordEvent."""
+        request = pb.RecordEventRequest(event=pack(event))
+        response = await self._write(lambda s: s.RecordEvent(request, timeout=self.timeout))
+        return unpack(response.object)
+
     # ------------------------------------------------------------------ watch
 
     @asynccontextmanager

@@ -103,7 +103,12 @@ class PermanentError(SyncError):
     """Do not retry: the key's backoff is forgotten and the error logged.
 
     The key is processed again only when something adds it again (the object changed).
+    ``reason`` is a CamelCase word for the Event a controller records about it.
     """
+
+    def __init__(self, message: str, *, reason: str = "SyncFailed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

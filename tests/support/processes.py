@@ -12,6 +12,7 @@ Waiting is always polling a condition against a deadline (:func:`wait_for`,
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -144,16 +145,18 @@ def wait_for(
 
 
 async def async_wait_for(
-    predicate: Callable[[], Awaitable[T]],
+    predicate: Callable[[], Awaitable[T]] | Callable[[], T],
     *,
     timeout: float,
     interval: float = 0.05,
     message: str = "condition",
 ) -> T:
-    """:func:`wait_for` for trio: ``await predicate()`` until truthy, within ``timeout``."""
+    """:func:`wait_for` for trio: call (and await, if async) ``predicate`` until truthy."""
     deadline = trio.current_time() + timeout
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if trio.current_time() >= deadline:
