@@ -212,8 +212,4 @@ async def wait_until(
 async def events_for(api: ApiClient, namespace: str, name: str) -> list[tuple[str, str, str]]:
     """(type, reason, message) of the Events recorded about ``name`` in ``namespace``."""
     listed = await api.list("Event", namespace=namespace)
-    return [
-        (e.type, e.reason, e.message)
-        for e in listed.items
-        if e.involved_object.name == name  # type: ignore[attr-defined]
-    ]
+    return [(e.type, e.reason, e.message) for e in listed.items if e.involved_object.name == name]
