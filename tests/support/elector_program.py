@@ -53,8 +53,8 @@ async def run(args: argparse.Namespace) -> None:
 
     async def leading() -> None:
         logger.info("leading")
-        # Blocking on purpose: each step is written between two checkpoints, so a
-        # cancelled leader cannot be half-way through one when it resumes.
+        # Blocking on purpose: each step happens whole between two checkpoints, so once
+        # leadership is lost the next checkpoint is cancelled before another step.
         with open(args.out, "a", encoding="utf-8") as out:  # noqa: ASYNC230
             while True:
                 out.write(f"{args.identity} {time.monotonic():.6f} {time.time():.6f} acting\n")
