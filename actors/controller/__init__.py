@@ -6,12 +6,21 @@
 * :mod:`.controller` -- :class:`Controller`: informers -> keys -> reconcile
 * :mod:`.events` -- :class:`EventRecorder`, Events that never block a loop
 * :mod:`.selectors` -- matching LabelSelector messages against labels
+* :mod:`.leaderelection` -- :class:`LeaderElector`, :func:`run_leader_elected` (Lease-based)
 """
 
 from .cache import Cache, object_key, split_key
 from .controller import Controller
 from .events import NORMAL, WARNING, EventRecorder, object_reference
 from .informer import Handlers, Informer, InformerFactory, enqueue_on_change
+from .leaderelection import (
+    ApiLeaseLock,
+    LeaderElectionConfig,
+    LeaderElector,
+    LeaseLock,
+    LeaseRecord,
+    run_leader_elected,
+)
 from .selectors import selector_matches, selector_to_string
 from .workqueue import (
     DEFAULT_ITEM_BACKOFF,
@@ -49,4 +58,10 @@ __all__ = [
     "WorkQueue",
     "WorkQueueError",
     "run_workers",
+    "ApiLeaseLock",
+    "LeaderElectionConfig",
+    "LeaderElector",
+    "LeaseLock",
+    "LeaseRecord",
+    "run_leader_elected",
 ]

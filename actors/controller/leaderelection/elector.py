@@ -42,10 +42,12 @@ Why the leader has stopped before anyone else can start
     clocks to run at the same *rate*, not to agree: that is the only assumption.
 
     A frozen leader is the same case: while it is stopped its monotonic clock keeps
-    running, so when it resumes its scope's deadline is already past, and trio delivers
-    the cancellation at the first checkpoint in ``leading()``, before any task runs on.
-    Only a step that was between two checkpoints when the process froze finishes (a
-    fencing token in the actions themselves is the only cure for that, as in Kubernetes).
+    running, so when it resumes its scope's deadline is already past. Because the
+    deadline belongs to the scope itself (no watchdog task has to be scheduled to notice),
+    trio expires it before it starts the next batch of tasks, and the next checkpoint in
+    ``leading()`` raises ``Cancelled``. Only a step already under way when the process
+    froze finishes (a fencing token in the actions themselves is the only cure for that,
+    as in Kubernetes).
 
 Errors
     :class:`~actors.client.errors.ServiceUnavailable` (including ``Unreachable``),
