@@ -43,16 +43,48 @@ def _host_port(value: str) -> tuple[str, int]:
     default=None,
     help="Serve Prometheus metrics at http://HOST:PORT/metrics (HOST from --listen).",
 )
+@click.option(
+    "--cluster-cidr",
+    default="127.64.0.0/12",
+    show_default=True,
+    help="CIDR inside 127.0.0.0/8 that node pod CIDRs are carved from.",
+)
+@click.option(
+    "--node-cidr-mask-size",
+    type=click.IntRange(8, 30),
+    default=24,
+    show_default=True,
+    help="Prefix length of each node's pod CIDR.",
+)
+@click.option(
+    "--default-not-ready-toleration-seconds",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="tolerationSeconds of the not-ready:NoExecute toleration every new pod gets.",
+)
+@click.option(
+    "--default-unreachable-toleration-seconds",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="tolerationSeconds of the unreachable:NoExecute toleration every new pod gets.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def apiserver(
     etcd_servers: str,
     listen: str,
     service_cluster_ip_range: str,
     metrics_port: int | None,
+    cluster_cidr: str,
+    node_cidr_mask_size: int,
+    default_not_ready_toleration_seconds: int,
+    default_unreachable_toleration_seconds: int,
     verbose: bool,
 ) -> None:
     """Serve the cluster API (objects, watches) over gRPC."""
     from actors.apiserver.allocation import parse_range
+    from actors.apiserver.defaults import configure_default_tolerations
     from actors.apiserver.server import run_apiserver
 
     endpoints = _endpoints(etcd_servers)
@@ -66,6 +98,18 @@ def apiserver(
         parse_range(service_cluster_ip_range)
     except ValueError as exc:
         raise click.UsageError(f"--service-cluster-ip-range: {exc}") from None
+    try:
+        network = parse_range(cluster_cidr)
+    except ValueError as exc:
+        raise click.UsageError(f"--cluster-cidr: {exc}") from None
+    if node_cidr_mask_size < network.prefixlen:
+        raise click.UsageError(
+            f"--node-cidr-mask-size: /{node_cidr_mask_size} is wider than --cluster-cidr {cluster_cidr}"
+        )
+    configure_default_tolerations(
+        not_ready=default_not_ready_toleration_seconds,
+        unreachable=default_unreachable_toleration_seconds,
+    )
     setup_logging("apiserver", verbose=verbose)
     run_until_signalled(
         lambda: run_apiserver(
@@ -73,6 +117,8 @@ def apiserver(
             host=host,
             port=port,
             service_cluster_ip_range=service_cluster_ip_range,
+            cluster_cidr=cluster_cidr,
+            node_cidr_mask=node_cidr_mask_size,
             metrics_port=metrics_port,
         )
     )

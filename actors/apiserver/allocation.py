@@ -1,4 +1,4 @@
-"""ClusterIPs and nodePorts: allocated uniquely across every API server on one store.
+"""ClusterIPs, nodePorts and node pod CIDRs: allocated uniquely across every API server.
 
 The problem: several API servers, stateless, share one store, and two of them may give
 the same address to two Services at the same moment. Kubernetes keeps a bitmap of the
@@ -7,6 +7,7 @@ cluster conflict with every other. Here each allocated value is its own key:
 
 * ``/registry/ranges/serviceips/<ip>`` for a clusterIP,
 * ``/registry/ranges/servicenodeports/<port>`` for a nodePort,
+* ``/registry/ranges/podcidrs/<a.b.c.d>-<len>`` for a Node's ``spec.podCIDR``,
 
 whose value is the store key of the Service holding it. The keys a Service holds
 (:func:`claims`) are created in the *same* transaction that writes the Service, each
@@ -22,6 +23,13 @@ asked for is checked against the range here and against the store by the write i
 ``spec.clusterIP: Invalid value: "10.0.0.1": provided IP is not in the valid range. The
 range of valid IPs is 127.96.0.0/16`` or ``... provided IP is already allocated``
 (Kubernetes' wording).
+
+Pod CIDRs: a Node created without ``spec.podCIDR`` gets the first free /24 (by default)
+of the cluster CIDR (``127.64.0.0/12``: 4,096 nodes of 253 pods, all on loopback), so a
+node agent can give its pods addresses as soon as its Node exists. Kubernetes does this
+in the controller manager (``--allocate-node-cidrs``); doing it in the write that creates
+the Node means no node ever waits for a controller to be elected. A podCIDR, once set,
+stays for the Node's life (an update that omits it keeps it), and is freed with the Node.
 
 Which Services hold what, as in Kubernetes: every type but ExternalName holds a
 clusterIP unless it is headless (``clusterIP: None``); NodePort and LoadBalancer hold a
@@ -46,8 +54,12 @@ DEFAULT_SERVICE_CLUSTER_IP_RANGE = "127.96.0.0/16"
 NODE_PORT_RANGE = (30000, 32767)
 IP_PREFIX = "/registry/ranges/serviceips/"
 PORT_PREFIX = "/registry/ranges/servicenodeports/"
+POD_CIDR_PREFIX = "/registry/ranges/podcidrs/"
+DEFAULT_CLUSTER_CIDR = "127.64.0.0/12"
+DEFAULT_NODE_CIDR_MASK = 24
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 _NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+_NODE = kinds.by_kind("Node").message
 
 
 class ClaimTaken(Exception):
@@ -81,6 +93,10 @@ def port_key(port: int) -> bytes:
     return f"{PORT_PREFIX}{port}".encode()
 
 
+def cidr_key(cidr: str) -> bytes:
+    return (POD_CIDR_PREFIX + cidr.replace("/", "-")).encode()
+
+
 def _is_ip(value: str) -> bool:
     try:
         ipaddress.IPv4Address(value)
@@ -94,7 +110,11 @@ def _holds_ip(spec: Any) -> bool:
 
 
 def claims(info: KindInfo, obj: Any) -> frozenset[bytes]:
-    """The allocation keys ``obj`` holds (none for kinds other than Service)."""
+    """The allocation keys ``obj`` holds (a Service's clusterIP and nodePorts, a Node's
+    podCIDR; none for other kinds)."""
+    if info.kind == "Node":
+        cidr = obj.spec.pod_cidr
+        return frozenset({cidr_key(cidr)}) if cidr else frozenset()
     if info.kind != "Service":
         return frozenset()
     spec = obj.spec
@@ -107,10 +127,17 @@ def claims(info: KindInfo, obj: Any) -> frozenset[bytes]:
 
 
 def keep_allocated(new: Any, old: Any) -> None:
-    """On update: what ``new`` (a Service) leaves out of ``old``'s allocation it keeps.
+    """On update: what ``new`` (a Service or Node) leaves out of ``old``'s allocation it
+    keeps.
 
     Runs before defaults and validation, so an omitted type means ClusterIP."""
     a, b = new.spec, old.spec
+    if isinstance(new, _NODE):
+        if not a.pod_cidr and b.pod_cidr:
+            a.pod_cidr = b.pod_cidr
+            del a.pod_cidrs[:]
+            a.pod_cidrs.extend(b.pod_cidrs)
+        return
     new_type = a.type or "ClusterIP"
     if new_type != "ExternalName" and not a.cluster_ip and b.cluster_ip:
         a.cluster_ip = b.cluster_ip
@@ -143,6 +170,32 @@ class Allocator:
     node_ports: tuple[int, int] = NODE_PORT_RANGE
     rng: random.Random = field(default_factory=random.Random)
     taken: set[bytes] = field(default_factory=set)
+    cluster_cidr: ipaddress.IPv4Network = field(
+        default_factory=lambda: parse_range(DEFAULT_CLUSTER_CIDR)
+    )
+    node_cidr_mask: int = DEFAULT_NODE_CIDR_MASK
+
+    def assign_node(self, node: Any, *, old: Any | None = None) -> None:
+        """Give ``node`` a podCIDR if it has none (``old``'s, else the first free one)."""
+        spec = node.spec
+        if not spec.pod_cidr and spec.pod_cidrs:
+            spec.pod_cidr = spec.pod_cidrs[0]
+        if not spec.pod_cidr:
+            if old is not None and old.spec.pod_cidr:
+                spec.pod_cidr = old.spec.pod_cidr
+            else:
+                spec.pod_cidr = self._draw_cidr()
+        if not spec.pod_cidrs:
+            spec.pod_cidrs.append(spec.pod_cidr)
+
+    def _draw_cidr(self) -> str:
+        for subnet in self.cluster_cidr.subnets(new_prefix=self.node_cidr_mask):
+            if cidr_key(str(subnet)) not in self.taken:
+                return str(subnet)
+        raise rpc.ResourceExhausted(
+            f"failed to allocate a podCIDR: cluster CIDR {self.cluster_cidr} has no free "
+            f"/{self.node_cidr_mask} left; delete some Nodes or widen --cluster-cidr"
+        )
 
     def assign(self, svc: Any, *, old: Any | None = None) -> None:
         """Choose what ``svc`` (defaulted and valid) still needs; refuse requested values
@@ -206,6 +259,15 @@ class Allocator:
         asked for the value) is refused; a drawn value is redrawn (None)."""
         self.taken.add(taken.key)
         spec = requested.spec
+        if isinstance(requested, _NODE):
+            if spec.pod_cidr and taken.key == cidr_key(spec.pod_cidr):
+                return admission.invalid(
+                    requested,
+                    [
+                        f'spec.podCIDR: Invalid value: "{spec.pod_cidr}": provided CIDR is already allocated'
+                    ],
+                )
+            return None
         if taken.key == ip_key(spec.cluster_ip) or taken.key in {
             ip_key(ip) for ip in spec.cluster_ips
         }:
@@ -230,7 +292,7 @@ class Allocator:
     async def refresh(self) -> None:
         """Re-read every allocated key (after a draw lost a race)."""
         taken: set[bytes] = set()
-        for prefix in (IP_PREFIX.encode(), PORT_PREFIX.encode()):
+        for prefix in (IP_PREFIX.encode(), PORT_PREFIX.encode(), POD_CIDR_PREFIX.encode()):
             result = await self.client.get(prefix, range_end=prefix_end(prefix), keys_only=True)
             taken.update(kv.key for kv in result.kvs)
         self.taken = taken

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_TOLERATION_SECONDS",
     "apply_defaults",
+    "configure_default_tolerations",
     "default_pod_spec",
 ]
 
@@ -36,6 +37,24 @@ DEFAULT_TOLERATION_SECONDS = 300
 # for five minutes before it is evicted.
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+_toleration_seconds = {
+    NOT_READY_TAINT: DEFAULT_TOLERATION_SECONDS,
+    UNREACHABLE_TAINT: DEFAULT_TOLERATION_SECONDS,
+}
+
+
+def configure_default_tolerations(*, not_ready: int, unreachable: int) -> None:
+    """Set the tolerationSeconds new pods get for the not-ready / unreachable taints
+    (Kubernetes' ``--default-not-ready-toleration-seconds`` and
+    ``--default-unreachable-toleration-seconds``; 300 each). Process-wide: one API
+    server per process."""
+    for name, value in (("not_ready", not_ready), ("unreachable", unreachable)):
+        if value < 0:
+            raise ValueError(f"{name} toleration seconds must be >= 0, not {value}")
+    _toleration_seconds[NOT_READY_TAINT] = not_ready
+    _toleration_seconds[UNREACHABLE_TAINT] = unreachable
+
 
 _PROBE = {
     "period_seconds": 10,
@@ -150,7 +169,7 @@ def _default_tolerations(tolerations: Any) -> None:
             key=key,
             operator="Exists",
             effect="NoExecute",
-            toleration_seconds=DEFAULT_TOLERATION_SECONDS,
+            toleration_seconds=_toleration_seconds[key],
         )
 
 

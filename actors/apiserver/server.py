@@ -21,6 +21,8 @@ import trio
 
 from actors.apiserver import events, namespaces
 from actors.apiserver.allocation import (
+    DEFAULT_CLUSTER_CIDR,
+    DEFAULT_NODE_CIDR_MASK,
     DEFAULT_SERVICE_CLUSTER_IP_RANGE,
     NODE_PORT_RANGE,
     Allocator,
@@ -82,6 +84,8 @@ async def run_apiserver(
     health_interval: float = HEALTH_INTERVAL,
     service_cluster_ip_range: str = DEFAULT_SERVICE_CLUSTER_IP_RANGE,
     node_port_range: tuple[int, int] = NODE_PORT_RANGE,
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR,
+    node_cidr_mask: int = DEFAULT_NODE_CIDR_MASK,
     event_ttl: int = events.DEFAULT_TTL,
     event_window: float = events.DEFAULT_WINDOW,
     metrics_port: int | None = None,
@@ -94,11 +98,18 @@ async def run_apiserver(
     synced and the server listens. ``watch_window`` is how many recent events per resource
     each watch cache keeps for watches to resume from. Services get clusterIPs from
     ``service_cluster_ip_range`` (inside 127.0.0.0/8; ``ValueError`` otherwise) and
-    nodePorts from ``node_port_range``; Events live ``event_ttl`` seconds after their last
+    nodePorts from ``node_port_range``; Nodes get a ``/node_cidr_mask`` podCIDR from
+    ``cluster_cidr``; Events live ``event_ttl`` seconds after their last
     write. ``metrics_port`` (0: a free one) serves ``metrics`` (a fresh :class:`Metrics`
     if None) on ``host``.
     """
     service_ips = parse_range(service_cluster_ip_range)
+    pod_cidrs = parse_range(cluster_cidr)
+    if not pod_cidrs.prefixlen <= node_cidr_mask <= 30:
+        raise ValueError(
+            f"node CIDR mask /{node_cidr_mask} must be between the cluster CIDR's "
+            f"/{pod_cidrs.prefixlen} and /30"
+        )
     metrics = metrics or Metrics()
     async with open_client(etcd_endpoints) as client, trio.open_nursery() as nursery:
         storage = Storage(client, ttls={"Event": event_ttl})
@@ -111,7 +122,13 @@ async def run_apiserver(
         service = ApiService(
             storage,
             caches,
-            allocator=Allocator(client, service_ips=service_ips, node_ports=node_port_range),
+            allocator=Allocator(
+                client,
+                service_ips=service_ips,
+                node_ports=node_port_range,
+                cluster_cidr=pod_cidrs,
+                node_cidr_mask=node_cidr_mask,
+            ),
             bookmark_interval=bookmark_interval,
             event_window=event_window,
         )

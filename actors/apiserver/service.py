@@ -164,6 +164,8 @@ class ApiService:
                 out = objects.copy(prepared)
                 if info.kind == "Service":
                     self.allocator.assign(out)
+                elif info.kind == "Node":
+                    self.allocator.assign_node(out)
                 return await self.storage.create(info, out)
 
             try:
@@ -257,12 +259,15 @@ class ApiService:
         self, info: KindInfo, current: Any, prepared: Any, requested: list[Any]
     ) -> Any:
         """Admission of an update, and the allocations a Service keeps or gains."""
-        if info.kind == "Service":
+        if info.kind in ("Service", "Node"):
             keep_allocated(prepared, current)
         updated = admission.admit(prepared, old=current)
         if info.kind == "Service":
             requested[0] = objects.copy(updated)
             self.allocator.assign(updated, old=current)
+        elif info.kind == "Node":
+            requested[0] = objects.copy(updated)
+            self.allocator.assign_node(updated, old=current)
         return lifecycle.count_generation(current, updated)
 
     async def UpdateStatus(
@@ -367,6 +372,7 @@ class ApiService:
                     f"pod {name} is already assigned to node {current.spec.node_name!r}",
                 )
             current.spec.node_name = request.node_name
+            _set_pod_scheduled(current)
             return current
 
         written = await self.storage.guaranteed_update(info, namespace, name, mutate)
@@ -482,3 +488,18 @@ def _decode_continue(token: str, prefix: bytes) -> tuple[int, bytes]:
     if revision <= 0 or not start.startswith(prefix):
         raise rpc.InvalidArgument("the continue token belongs to another list")
     return revision, start
+
+
+def _set_pod_scheduled(pod: Any) -> None:
+    """PodScheduled=True (replacing an earlier Unschedulable), as a bind sets it."""
+    at = lifecycle.now()
+    for condition in pod.status.conditions:
+        if condition.type == "PodScheduled":
+            if condition.status != "True":
+                condition.status = "True"
+                condition.reason = ""
+                condition.message = ""
+                condition.last_transition_time.FromDatetime(at)
+            return
+    condition = pod.status.conditions.add(type="PodScheduled", status="True")
+    condition.last_transition_time.FromDatetime(at)

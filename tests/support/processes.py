@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, overload
 
 import trio
 
@@ -144,6 +144,18 @@ def wait_for(
         time.sleep(interval)
 
 
+@overload
+async def async_wait_for(
+    predicate: Callable[[], Awaitable[T]],
+    *,
+    timeout: float,
+    interval: float = ...,
+    message: str = ...,
+) -> T: ...
+@overload
+async def async_wait_for(
+    predicate: Callable[[], T], *, timeout: float, interval: float = ..., message: str = ...
+) -> T: ...
 async def async_wait_for(
     predicate: Callable[[], Awaitable[T]] | Callable[[], T],
     *,

@@ -174,3 +174,46 @@ def test_claims_only_for_services():
         b"/registry/ranges/serviceips/127.96.0.5",
         b"/registry/ranges/servicenodeports/30005",
     }
+
+
+# ------------------------------------------------------------------ node pod CIDRs
+
+
+async def test_nodes_get_distinct_pod_cidrs_kept_on_update_and_freed(api, unique):
+    cluster = ipaddress.ip_network("127.64.0.0/12")
+    first = await api.create(make("Node", f"{unique}-a"))
+    second = await api.create(make("Node", f"{unique}-b"))
+    cidrs = [ipaddress.ip_network(n.spec.pod_cidr) for n in (first, second)]
+    assert all(c.subnet_of(cluster) and c.prefixlen == 24 for c in cidrs)
+    assert cidrs[0] != cidrs[1]
+    assert list(first.spec.pod_cidrs) == [first.spec.pod_cidr]
+    # Asking for a CIDR another node holds is refused with the field named.
+    with pytest.raises(
+        rpc.InvalidArgument, match=r"spec.podCIDR: Invalid value: .*already allocated"
+    ):
+        taken = make("Node", f"{unique}-c")
+        taken.spec.pod_cidr = first.spec.pod_cidr
+        await api.create(taken)
+    # An update that leaves podCIDR out keeps it.
+    first.spec.pod_cidr = ""
+    del first.spec.pod_cidrs[:]
+    first.metadata.labels["zone"] = "z1"
+    updated = await api.update(first)
+    assert updated.spec.pod_cidr == str(cidrs[0])
+    # Deleting the node frees its CIDR for a node that asks for it.
+    await api.delete("node", f"{unique}-a")
+    again = make("Node", f"{unique}-c")
+    again.spec.pod_cidr = str(cidrs[0])
+    assert (await api.create(again)).spec.pod_cidr == str(cidrs[0])
+    for name in ("b", "c"):
+        await api.delete("node", f"{unique}-{name}")
+
+
+async def test_bind_sets_pod_scheduled(api, ns):
+    from tests.actors.apiserver.conftest import pod
+
+    await api.create(pod("p", ns))
+    bound = await api.bind("p", "node-1", ns)
+    assert bound.spec.node_name == "node-1"
+    [condition] = [c for c in bound.status.conditions if c.type == "PodScheduled"]
+    assert condition.status == "True" and condition.last_transition_time.seconds > 0

@@ -259,3 +259,17 @@ def test_cluster_scoped_and_data_kinds():
         }
     )
     assert node["status"]["allocatable"] == {"cpu": "2"}
+
+
+def test_default_toleration_seconds_are_configurable():
+    from actors.apiserver.defaults import DEFAULT_TOLERATION_SECONDS, configure_default_tolerations
+
+    configure_default_tolerations(not_ready=3, unreachable=2)
+    try:
+        out = _defaulted(_pod({"containers": [{"name": "a", "image": "i"}]}))
+        seconds = {t["key"]: t["tolerationSeconds"] for t in out["spec"]["tolerations"]}
+        assert seconds == {"node.kubernetes.io/not-ready": 3, "node.kubernetes.io/unreachable": 2}
+    finally:
+        configure_default_tolerations(
+            not_ready=DEFAULT_TOLERATION_SECONDS, unreachable=DEFAULT_TOLERATION_SECONDS
+        )
