@@ -292,8 +292,26 @@ def _default_job_spec(spec: batch_pb2.JobSpec) -> None:
     default_pod_spec(spec.template.spec, restart_policy=False)
 
 
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
 def _default_job(job: batch_pb2.Job) -> None:
     _default_job_spec(job.spec)
+    if not job.spec.manual_selector and job.metadata.uid:
+        _generate_job_selector(job)
+
+
+def _generate_job_selector(job: batch_pb2.Job) -> None:
+    """Kubernetes' generateSelector: the pod template is labelled with the Job's name and
+    uid, and the selector picks the uid, so a Job's pods are only ever its own. Labels the
+    author set are kept (a conflict then fails validation); idempotent on update."""
+    labels = job.spec.template.metadata.labels
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, job.metadata.name)
+    for key in CONTROLLER_UID_LABELS:
+        labels.setdefault(key, job.metadata.uid)
+    job.spec.selector.match_labels.setdefault(CONTROLLER_UID_LABELS[1], job.metadata.uid)
 
 
 def _default_cron_job(cj: batch_pb2.CronJob) -> None:
