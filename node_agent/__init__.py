@@ -1,0 +1,1 @@
+"""The node agent (the kubelet and the service proxy): runtimes, pod building blocks, networking."""
