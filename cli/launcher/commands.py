@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import click
@@ -58,6 +59,22 @@ def _errors() -> Iterator[None]:
 @click.option("--stores", type=click.IntRange(min=1), default=None, help="Store members [3].")
 @click.option("--apiservers", type=click.IntRange(min=0), default=None, help="API servers [1].")
 @click.option(
+    "--schedulers", type=click.IntRange(min=0), default=None, help="Schedulers (leader-elected)."
+)
+@click.option(
+    "--controller-managers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Controller managers (leader-elected).",
+)
+@click.option("--nodes", type=click.IntRange(min=0), default=None, help="Node agents.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "sim"]),
+    default=None,
+    help="Node agents' container runtime [process].",
+)
+@click.option(
     "--base-port",
     type=int,
     default=None,
@@ -81,12 +98,17 @@ def up(
     name: str | None,
     stores: int | None,
     apiservers: int | None,
+    schedulers: int | None,
+    controller_managers: int | None,
+    nodes: int | None,
+    runtime: str | None,
     base_port: int | None,
     foreground: bool,
     no_restart: bool,
     timeout: float,
 ) -> None:
-    """Start a local cluster (store members, API servers) and wait until it is ready."""
+    """Start a local cluster (stores, API servers, scheduler, controller manager, node
+    agents) and wait until it is ready."""
     layout, name = _where(dir_, name)
     started = time.monotonic()
     with _errors():
@@ -110,6 +132,12 @@ def up(
                 name=name,
                 stores=stores,
                 apiservers=apiservers,
+                counts={
+                    "scheduler": schedulers,
+                    "controller-manager": controller_managers,
+                    "node-agent": nodes,
+                },
+                runtime=runtime,
                 base_port=base_port,
                 restart=not no_restart,
             )
@@ -146,11 +174,14 @@ def _up_foreground(
 
     setup_logging("supervisor")
     endpoints, apis = lifecycle.store_endpoints(state), lifecycle.api_endpoints(state)
+    nodes = lifecycle.node_names(state)
 
     async def announce_when_ready() -> None:
         with trio.move_on_after(timeout) as scope:
             while True:  # polling another process: there is no event to wait on
-                if await trio.to_thread.run_sync(cluster_ready, endpoints, apis):
+                if await trio.to_thread.run_sync(
+                    partial(cluster_ready, endpoints, apis, nodes=nodes)
+                ):
                     break
                 await trio.sleep(0.05)
         if scope.cancelled_caught:

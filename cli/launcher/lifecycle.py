@@ -12,12 +12,15 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import trio
 
 from . import pids
 from .layout import Layout
 from .plan import PlanError, busy_ports, plan_cluster
+from .pods import stop_node_pods
 from .readiness import cluster_ready
 from .roles import ROLES, command, component_env
 from .state import (
@@ -31,6 +34,15 @@ from .state import (
 
 DEFAULT_STORES = 3
 DEFAULT_APISERVERS = 1
+DEFAULT_COUNTS: dict[str, int] = {
+    "store": DEFAULT_STORES,
+    "apiserver": DEFAULT_APISERVERS,
+    "scheduler": 0,
+    "controller-manager": 0,
+    "node-agent": 0,
+}
+"""How many processes of each role a new cluster gets when ``up`` is not told."""
+DEFAULT_RUNTIME = "process"
 READY_TIMEOUT = 30.0
 # The supervisor gives each process its role's grace; allow that plus a margin.
 SUPERVISOR_GRACE = max(role.stop_grace for role in ROLES.values()) + 5.0
@@ -54,40 +66,58 @@ def prepare(
     layout: Layout,
     *,
     name: str,
-    stores: int | None,
+    stores: int | None = None,
     base_port: int | None,
     restart: bool,
     apiservers: int | None = None,
+    counts: Mapping[str, int | None] | None = None,
+    runtime: str | None = None,
 ) -> tuple[ClusterState, bool]:
     """The state to start from and whether it is new; the caller holds the lock.
 
-    A stopped cluster is started again on its own plan (ports, data); asking it for a
-    different shape is an error rather than a silent rebuild.
+    ``counts`` maps a role to how many processes it should have (None or absent: the
+    default for a new cluster, whatever it has for an existing one). A stopped cluster
+    is started again on its own plan (ports, data); asking it for a different shape is
+    an error rather than a silent rebuild.
     """
+    asked: dict[str, int | None] = dict(counts or {})
+    if stores is not None:
+        asked["store"] = stores
+    if apiservers is not None:
+        asked["apiserver"] = apiservers
     existing = load_if_any(layout)
     if existing is None:
+        wanted = {
+            role: default if asked.get(role) is None else asked[role]
+            for role, default in DEFAULT_COUNTS.items()
+        }
         state = plan_cluster(
             layout,
             name=name,
-            stores=DEFAULT_STORES if stores is None else stores,
+            stores=wanted["store"] or 0,
             base_port=base_port,
             restart=restart,
-            apiservers=DEFAULT_APISERVERS if apiservers is None else apiservers,
+            apiservers=wanted["apiserver"] or 0,
+            schedulers=wanted["scheduler"] or 0,
+            controller_managers=wanted["controller-manager"] or 0,
+            nodes=wanted["node-agent"] or 0,
+            runtime=runtime or DEFAULT_RUNTIME,
         )
         layout.create()
         save(layout.state_file, state)
         return state, True
-    have = len(existing.by_role("store"))
-    if stores is not None and stores != have:
+    for role, count in asked.items():
+        have = len(existing.by_role(role))
+        if count is not None and count != have:
+            label = "nodes" if role == "node-agent" else f"{role}s"
+            raise PlanError(
+                f"the cluster at {layout.root} has {have} {label}, not {count}; "
+                f"`raftsman down --purge --dir {layout.root}` first to start a new one"
+            )
+    if runtime is not None and runtime != existing.runtime:
         raise PlanError(
-            f"the cluster at {layout.root} has {have} stores, not {stores}; "
-            f"`raftsman down --purge --dir {layout.root}` first to start a new one"
-        )
-    have_api = len(existing.by_role("apiserver"))
-    if apiservers is not None and apiservers != have_api:
-        raise PlanError(
-            f"the cluster at {layout.root} has {have_api} apiservers, not {apiservers}; "
-            f"`raftsman down --purge --dir {layout.root}` first to start a new one"
+            f"the cluster at {layout.root} runs the {existing.runtime!r} runtime, not "
+            f"{runtime!r}; `raftsman down --purge --dir {layout.root}` first to start a new one"
         )
     if base_port is not None:
         first = min(p for proc in existing.processes for p in proc.ports.values())
@@ -131,6 +161,10 @@ def api_endpoints(state: ClusterState) -> list[str]:
     return [p.endpoint("api") for p in state.by_role("apiserver")]
 
 
+def node_names(state: ClusterState) -> list[str]:
+    return [p.name for p in state.by_role("node-agent")]
+
+
 def wait_ready(
     layout: Layout,
     state: ClusterState,
@@ -140,9 +174,9 @@ def wait_ready(
 ) -> float:
     """Poll until every store and API server is ready (:func:`.readiness.cluster_ready`);
     the seconds it took. :class:`LaunchError` if not."""
-    endpoints, apis = store_endpoints(state), api_endpoints(state)
+    endpoints, apis, nodes = store_endpoints(state), api_endpoints(state), node_names(state)
     start = time.monotonic()
-    while not cluster_ready(endpoints, apis, timeout=0.5):
+    while not cluster_ready(endpoints, apis, nodes=nodes, timeout=0.5):
         code = supervisor_exited()
         if code is not None:
             raise LaunchError(
@@ -152,7 +186,8 @@ def wait_ready(
         if time.monotonic() - start > timeout:
             raise LaunchError(
                 f"the cluster was not ready after {timeout:g}s (every store answering, one "
-                f"leader, every apiserver SERVING); see the logs in {layout.logs_dir}/"
+                f"leader, every apiserver SERVING, every node Ready); see the logs in "
+                f"{layout.logs_dir}/"
             )
         time.sleep(0.05)
     return time.monotonic() - start
@@ -198,6 +233,11 @@ def stop(layout: Layout, state: ClusterState, *, grace: float = SUPERVISOR_GRACE
                 pids.signal_group(pid, signal.SIGKILL)
     everyone = [(sup.pid, sup.pid_start), *children]
     pids.wait_gone(everyone, timeout=2.0)
+    if reloaded.runtime == "process":
+        # Pods whose agent was killed with the supervisor (a clean stop already did this).
+        for proc in reloaded.by_role("node-agent"):
+            if proc.data is not None:
+                trio.run(stop_node_pods, proc.data)
     leftover = tuple(pid for pid, start in everyone if pid is not None and pids.alive(pid, start))
     final = load_if_any(layout) or reloaded
     if final.supervisor.state not in (SupervisorState.STOPPED, SupervisorState.FAILED) or any(

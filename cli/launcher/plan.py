@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from contextlib import ExitStack
 
 from .layout import Layout
-from .roles import ROLES
+from .roles import HAS_DATA, ROLES
 from .state import ClusterState, ProcessRecord, SupervisorRecord
 
 LOOPBACK = "127.0.0.1"
@@ -56,14 +56,33 @@ def plan_cluster(
     base_port: int | None,
     restart: bool,
     apiservers: int = 1,
+    schedulers: int = 0,
+    controller_managers: int = 0,
+    nodes: int = 0,
+    runtime: str = "process",
 ) -> ClusterState:
-    """The initial state of a new cluster: ``stores`` store members and ``apiservers``
-    API servers (ports in that order), nothing running."""
+    """The initial state of a new cluster: its processes role by role in start order
+    (ports in that order), nothing running. Node agents are named ``node-0``, ... (their
+    Node's name)."""
     if stores < 1:
         raise PlanError(f"--stores must be at least 1, not {stores}")
-    if apiservers < 0:
-        raise PlanError(f"--apiservers must be at least 0, not {apiservers}")
-    counts = {"store": stores, "apiserver": apiservers}
+    counts = {
+        "store": stores,
+        "apiserver": apiservers,
+        "scheduler": schedulers,
+        "controller-manager": controller_managers,
+        "node-agent": nodes,
+    }
+    for role_name, count in counts.items():
+        if count < 0:
+            raise PlanError(f"--{role_name}s must be at least 0, not {count}")
+    needs_api = [r for r in ("scheduler", "controller-manager", "node-agent") if counts[r]]
+    if needs_api and not apiservers:
+        raise PlanError(
+            f"{', '.join(needs_api)} need an API server: --apiservers must be at least 1"
+        )
+    if runtime not in ("process", "sim"):
+        raise PlanError(f"--runtime must be 'process' or 'sim', not {runtime!r}")
     needed = sum(len(ROLES[role].ports) * count for role, count in counts.items())
     if base_port is None:
         ports = free_ports(needed)
@@ -79,7 +98,7 @@ def plan_cluster(
     for role_name, count in counts.items():
         role = ROLES[role_name]
         for i in range(count):
-            proc_name = f"{role.name}-{i}"
+            proc_name = f"node-{i}" if role.name == "node-agent" else f"{role.name}-{i}"
             own = [next(next_port) for _ in role.ports]
             processes.append(
                 ProcessRecord(
@@ -87,7 +106,7 @@ def plan_cluster(
                     name=proc_name,
                     ports=dict(zip(role.ports, own, strict=True)),
                     log=str(layout.log_file(proc_name)),
-                    data=str(layout.data_dir(proc_name)) if role.name == "store" else None,
+                    data=str(layout.data_dir(proc_name)) if role.name in HAS_DATA else None,
                 )
             )
     return ClusterState(
@@ -96,4 +115,5 @@ def plan_cluster(
         supervisor=SupervisorRecord(log=str(layout.supervisor_log)),
         processes=processes,
         restart=restart,
+        runtime=runtime,
     )

@@ -7,13 +7,15 @@ rather than starting trio and the asyncio bridge for a handful of unary calls.
 A store cluster is *ready* when every member answers Status and all of them name the same
 leader, which is one of them (its ``header.member_id``). Then a write through any member
 reaches a leader that the whole cluster follows. An API server is ready when its health
-check answers SERVING. A cluster is ready when both are.
+check answers SERVING. A node is ready when its Node's Ready condition is True. A
+cluster is ready when all of them are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -84,10 +86,64 @@ def apiserver_ready(endpoint: str, *, timeout: float = 1.0) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def _api_call(endpoint: str, method: str, request: Any, *, timeout: float) -> Any | None:
+    from proto.apiserver import apiserver_pb2_grpc
+
+    with grpc.insecure_channel(endpoint) as channel:
+        try:
+            return getattr(apiserver_pb2_grpc.ApiServerStub(channel), method)(
+                request, timeout=timeout
+            )
+        except grpc.RpcError:
+            return None
+
+
+def ready_nodes(endpoint: str, *, timeout: float = 1.0) -> set[str] | None:
+    """Names of the Nodes whose Ready condition is True, or None if the API server does
+    not answer."""
+    from proto.apiserver import apiserver_pb2
+    from proto.k8s import core_pb2
+
+    reply = _api_call(endpoint, "List", apiserver_pb2.ListRequest(kind="Node"), timeout=timeout)
+    if reply is None:
+        return None
+    ready = set()
+    for item in reply.items:
+        node = core_pb2.Node()
+        item.Unpack(node)
+        if any(c.type == "Ready" and c.status == "True" for c in node.status.conditions):
+            ready.add(node.metadata.name)
+    return ready
+
+
+def lease_holder(endpoint: str, namespace: str, name: str, *, timeout: float = 1.0) -> str | None:
+    """The holderIdentity of the Lease ``namespace/name``, or None if unknown."""
+    from proto.apiserver import apiserver_pb2
+    from proto.k8s import coordination_pb2
+
+    request = apiserver_pb2.GetRequest(kind="Lease", namespace=namespace, name=name)
+    reply = _api_call(endpoint, "Get", request, timeout=timeout)
+    if reply is None:
+        return None
+    lease = coordination_pb2.Lease()
+    reply.object.Unpack(lease)
+    return lease.spec.holder_identity or None
+
+
 def cluster_ready(
-    store_endpoints: Sequence[str], api_endpoints: Sequence[str], *, timeout: float = 1.0
+    store_endpoints: Sequence[str],
+    api_endpoints: Sequence[str],
+    *,
+    nodes: Sequence[str] = (),
+    timeout: float = 1.0,
 ) -> bool:
-    """Stores ready (:func:`stores_ready`), then every API server SERVING."""
-    return stores_ready(store_endpoints, timeout=timeout) and all(
-        apiserver_ready(endpoint, timeout=timeout) for endpoint in api_endpoints
-    )
+    """Stores ready (:func:`stores_ready`), every API server SERVING, and every node in
+    ``nodes`` Ready."""
+    if not stores_ready(store_endpoints, timeout=timeout):
+        return False
+    if not all(apiserver_ready(endpoint, timeout=timeout) for endpoint in api_endpoints):
+        return False
+    if nodes and api_endpoints:
+        ready = ready_nodes(api_endpoints[0], timeout=timeout)
+        return ready is not None and set(nodes) <= ready
+    return True

@@ -3,7 +3,9 @@
 A row's ``state`` is what the supervisor recorded, corrected by the facts: a process whose
 pid is gone is ``down`` whatever the file says, and one that still runs after its
 supervisor was killed is ``up`` (unsupervised; ``down`` or ``up`` cleans that up). ``leader``
-is asked of each store that is up (Maintenance.Status: ``leader == header.member_id``).
+is asked of each store that is up (Maintenance.Status: ``leader == header.member_id``),
+and for schedulers and controller managers read from their leader Lease through an API
+server (``holderIdentity`` is the process name).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from . import pids
 from .layout import DEFAULT_NAME, Layout, default_dir
-from .readiness import store_status
+from .readiness import lease_holder, store_status
 from .roles import ROLES
 from .state import ClusterState, ProcessState
 
@@ -32,8 +34,30 @@ class Row:
     log: str
 
 
+LEADER_LEASES = {
+    "scheduler": ("kube-system", "raftsman-scheduler"),
+    "controller-manager": ("kube-system", "raftsman-controller-manager"),
+}
+
+
+def _lease_holders(state: ClusterState) -> dict[str, str | None]:
+    apis = [p.endpoint("api") for p in state.by_role("apiserver") if pids.alive(p.pid, p.pid_start)]
+    holders: dict[str, str | None] = {}
+    for role, (namespace, name) in LEADER_LEASES.items():
+        holders[role] = None
+        if not state.by_role(role):
+            continue
+        for endpoint in apis:
+            holder = lease_holder(endpoint, namespace, name, timeout=1.0)
+            if holder is not None:
+                holders[role] = holder
+                break
+    return holders
+
+
 def rows(state: ClusterState) -> list[Row]:
     sup = state.supervisor
+    holders = _lease_holders(state)
     sup_alive = pids.alive(sup.pid, sup.pid_start)
     out = [
         Row(
@@ -66,6 +90,8 @@ def rows(state: ClusterState) -> list[Row]:
         if alive and proc.role == "store" and endpoint is not None:
             status = store_status(endpoint, timeout=1.0)
             leader = status is not None and status.is_leader
+        elif alive and proc.role in LEADER_LEASES:
+            leader = holders.get(proc.role) == proc.name
         out.append(
             Row(
                 role=proc.role,
@@ -91,7 +117,8 @@ def rows_text(table: list[Row]) -> str:
     lines = [header]
     for r in table:
         ports = ",".join(f"{k}={v}" for k, v in r.ports.items()) or "-"
-        leader = ("yes" if r.leader else "no") if r.role == "store" else "-"
+        elected = r.role == "store" or r.role in LEADER_LEASES
+        leader = ("yes" if r.leader else "no") if elected else "-"
         pid = str(r.pid) if r.pid is not None else "-"
         lines.append((r.role, r.name, pid, r.state, str(r.restarts), leader, ports))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -111,12 +138,15 @@ def where_flag(layout: Layout, name: str) -> str:
 
 
 def shape(state: ClusterState) -> str:
-    """``3 stores, 1 apiserver``."""
+    """``3 stores, 1 apiserver, 3 nodes (process runtime)``."""
     parts = []
-    for role in ("store", "apiserver"):
+    for role in ROLES:
         count = len(state.by_role(role))
         if count or role == "store":
-            parts.append(f"{count} {role}{'' if count == 1 else 's'}")
+            noun = "node" if role == "node-agent" else role
+            parts.append(f"{count} {noun}{'' if count == 1 else 's'}")
+    if state.by_role("node-agent"):
+        parts[-1] += f" ({state.runtime} runtime)"
     return ", ".join(parts)
 
 
@@ -129,12 +159,19 @@ def summary(layout: Layout, state: ClusterState, *, headline: str) -> str:
         lines.append(f"  {proc.name:<12} http://{proc.endpoint('client')}")
     for proc in state.by_role("apiserver"):
         lines.append(f"  {proc.name:<12} {proc.endpoint('api')}")
+    nodes = state.by_role("node-agent")
+    if nodes:
+        lines.append(f"  nodes        {', '.join(p.name for p in nodes)} ({state.runtime} runtime)")
     lines += [
         "",
         f"client config  {layout.config_file}",
     ]
     if state.by_role("apiserver"):
         lines.append(f"try            raftsman apply -f examples/{flag}; raftsman get all{flag}")
+        if nodes:
+            lines.append(
+                f"               raftsman get pods -o wide{flag}; raftsman get nodes{flag}"
+            )
     lines += [
         f"try            ETCDCTL_API=3 etcdctl --endpoints={endpoints} put hello world",
         f"logs           {layout.logs_dir}/",

@@ -1,15 +1,22 @@
 """The roles a cluster is made of, as a table: how to run, restart and stop each one.
 
-Today there are two roles: ``store`` (a raftstore member) and ``apiserver`` (the API
-server, pointed at every store); the scheduler, controller manager and node agents join
-the table as they are written. A role says which
+Roles: ``store`` (a raftstore member), ``apiserver`` (pointed at every store),
+``scheduler`` and ``controller-manager`` (pointed at every API server, leader-elected
+among their replicas), ``node-agent`` (one per node). A role says which
 ports a process needs, how to build its command line from its record in the state file,
 how its restarts are paced (:class:`~actors.runtime.BackoffPolicy`) and when its
 supervisor gives up (:class:`~actors.runtime.RestartIntensity`), and how long it gets to
 stop after SIGTERM before SIGKILL.
 
-Roles start in table order and are stopped all at once (each process's own grace period
-bounds the stop). Components are started as ``python -m cli.main <role> ...`` with the
+Roles start in table order and stop in reverse order, each role's processes together
+(each process's own grace period bounds its stop): node agents first, so nothing is left
+that writes pod status, then the control loops, the API servers, and the stores last.
+
+A local cluster reacts faster than Kubernetes' defaults, which are tuned for large fleets
+on real networks: :data:`LOCAL_TIMINGS` holds what ``up`` passes (leader leases of 4 s,
+node leases renewed every second and declared lost after 4 s, pods tolerating a lost node
+for 2 s), so a killed leader is replaced in seconds and a lost node's pods move in about
+ten. Each is the matching component flag; docs/launcher.md lists them. Components are started as ``python -m cli.main <role> ...`` with the
 interpreter that runs the launcher, so a cluster runs the code it was launched from.
 """
 
@@ -92,7 +99,14 @@ STORE = Role(
 
 def _apiserver_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
     stores = ",".join(f"http://{p.endpoint('client')}" for p in cluster.by_role("store"))
-    return [*command("apiserver"), f"--etcd-servers={stores}", f"--listen={proc.endpoint('api')}"]
+    seconds = int(LOCAL_TIMINGS["default-toleration-seconds"])
+    return [
+        *command("apiserver"),
+        f"--etcd-servers={stores}",
+        f"--listen={proc.endpoint('api')}",
+        f"--default-not-ready-toleration-seconds={seconds}",
+        f"--default-unreachable-toleration-seconds={seconds}",
+    ]
 
 
 APISERVER = Role(
@@ -106,5 +120,94 @@ APISERVER = Role(
     endpoint_port="api",
 )
 
-ROLES: Mapping[str, Role] = {role.name: role for role in (STORE, APISERVER)}
+LOCAL_TIMINGS: Mapping[str, float] = {
+    "lease-duration": 4.0,
+    "renew-deadline": 3.0,
+    "retry-period": 0.5,
+    "node-lease-period": 1.0,
+    "node-monitor-grace-period": 4.0,
+    "default-toleration-seconds": 2,
+    "max-backoff": 10.0,
+}
+
+
+def _api_servers(cluster: ClusterState) -> str:
+    return ",".join(p.endpoint("api") for p in cluster.by_role("apiserver"))
+
+
+def _leader_flags(proc: ProcessRecord) -> list[str]:
+    t = LOCAL_TIMINGS
+    return [
+        f"--identity={proc.name}",
+        f"--lease-duration={t['lease-duration']:g}",
+        f"--renew-deadline={t['renew-deadline']:g}",
+        f"--retry-period={t['retry-period']:g}",
+    ]
+
+
+def _scheduler_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
+    return [*command("scheduler"), f"--server={_api_servers(cluster)}", *_leader_flags(proc)]
+
+
+def _controller_manager_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
+    return [
+        *command("controller-manager"),
+        f"--server={_api_servers(cluster)}",
+        *_leader_flags(proc),
+        f"--node-monitor-grace-period={LOCAL_TIMINGS['node-monitor-grace-period']:g}",
+    ]
+
+
+def _node_agent_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
+    assert proc.data is not None, "a node agent has a data directory"
+    return [
+        *command("node-agent"),
+        f"--name={proc.name}",
+        f"--server={_api_servers(cluster)}",
+        f"--runtime={cluster.runtime}",
+        f"--data-dir={proc.data}",
+        f"--port={proc.ports['agent']}",
+        f"--lease-period={LOCAL_TIMINGS['node-lease-period']:g}",
+        f"--max-backoff={LOCAL_TIMINGS['max-backoff']:g}",
+    ]
+
+
+_CONTROL_LOOP_BACKOFF = BackoffPolicy(initial=0.2, factor=2.0, max_delay=5.0, reset_after=30.0)
+
+SCHEDULER = Role(
+    name="scheduler",
+    ports=(),
+    argv=_scheduler_argv,
+    backoff=_CONTROL_LOOP_BACKOFF,
+    intensity=RestartIntensity(max_restarts=20, window=120.0),
+    stop_grace=5.0,
+    endpoint_port="",
+)
+
+CONTROLLER_MANAGER = Role(
+    name="controller-manager",
+    ports=(),
+    argv=_controller_manager_argv,
+    backoff=_CONTROL_LOOP_BACKOFF,
+    intensity=RestartIntensity(max_restarts=20, window=120.0),
+    stop_grace=5.0,
+    endpoint_port="",
+)
+
+NODE_AGENT = Role(
+    name="node-agent",
+    ports=("agent",),
+    argv=_node_agent_argv,
+    backoff=_CONTROL_LOOP_BACKOFF,
+    intensity=RestartIntensity(max_restarts=20, window=120.0),
+    stop_grace=10.0,
+    endpoint_port="agent",
+)
+
+ROLES: Mapping[str, Role] = {
+    role.name: role for role in (STORE, APISERVER, SCHEDULER, CONTROLLER_MANAGER, NODE_AGENT)
+}
 """Every role, in start order."""
+
+HAS_DATA = frozenset({"store", "node-agent"})
+"""Roles whose processes keep a data directory."""

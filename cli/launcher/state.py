@@ -100,6 +100,8 @@ class ClusterState:
     supervisor: SupervisorRecord
     processes: list[ProcessRecord] = field(default_factory=list)
     restart: bool = True
+    runtime: str = "process"
+    """The node agents' container runtime: ``process`` or ``sim``."""
     version: int = VERSION
 
     def by_role(self, role: str) -> list[ProcessRecord]:
@@ -126,6 +128,7 @@ class ClusterState:
             supervisor=SupervisorRecord(**sup),
             processes=procs,
             restart=bool(raw.get("restart", True)),
+            runtime=str(raw.get("runtime", "process")),
         )
 
 

@@ -15,9 +15,12 @@ How
 Guarantees
     * Every change (started, exited, restarting, stopped) is written to the state file
       before anything else happens, atomically; the supervisor is its only writer.
-    * On SIGTERM, SIGINT or SIGHUP every process gets SIGTERM to its process group at
-      once, and SIGKILL after its role's grace period; the supervisor exits only after
-      every process has exited, with the state file saying ``stopped``.
+    * On SIGTERM, SIGINT or SIGHUP the roles stop in reverse start order (node agents,
+      then the containers they leave running, controller managers, schedulers, API
+      servers, stores): every process of a role gets SIGTERM to its process group at
+      once, and SIGKILL after its role's grace period; the next role stops once the
+      previous one has. The supervisor exits only after every process has exited, with
+      the state file saying ``stopped``.
     * If a process crashes more often than its role's restart intensity, the supervisor
       stops everything, records ``failed`` with the reason, and exits with status 1.
       The cluster does not half-run unnoticed.
@@ -44,6 +47,7 @@ from actors.runtime import ChildSpec, RestartPolicy, TooManyRestarts, run_superv
 
 from . import pids
 from .layout import Layout
+from .pods import stop_node_pods
 from .roles import ROLES, Role, component_env
 from .state import (
     ClusterState,
@@ -75,6 +79,7 @@ class ClusterSupervisor:
         self.state: ClusterState = load(layout.state_file)
         self._echo = echo
         self._incarnations: dict[str, int] = {}
+        self._roles: list[tuple[Role, trio.CancelScope, trio.Event]] = []
 
     def save(self) -> None:
         save(self.layout.state_file, self.state)
@@ -119,17 +124,23 @@ class ClusterSupervisor:
             ChildSpec(name=proc.name, target=partial(self._incarnation, proc, role), restart=policy)
             for proc in self.state.by_role(role.name)
         ]
-        async with trio.open_nursery() as nursery:
-            await nursery.start(
-                partial(
-                    run_supervisor,
-                    name=role.name,
-                    children=children,
-                    backoff=role.backoff,
-                    intensity=role.intensity,
-                )
-            )
-            task_status.started()
+        finished = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                self._roles.append((role, scope, finished))
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(
+                        partial(
+                            run_supervisor,
+                            name=role.name,
+                            children=children,
+                            backoff=role.backoff,
+                            intensity=role.intensity,
+                        )
+                    )
+                    task_status.started()
+        finally:
+            finished.set()
 
     async def _stop_on_signal(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
@@ -137,8 +148,23 @@ class ClusterSupervisor:
                 log.info("stopping on signal=%s", signal.Signals(signum).name)
                 self.state.supervisor.state = SupervisorState.STOPPING
                 self.save()
+                await self._stop_in_order()
                 scope.cancel()
                 return
+
+    async def _stop_in_order(self) -> None:
+        """Stop role by role, last started first (see the module doc)."""
+        for role, role_scope, finished in reversed(self._roles):
+            role_scope.cancel()
+            await finished.wait()
+            log.info("stopped role=%s", role.name)
+            if role.name == "node-agent" and self.state.runtime == "process":
+                for proc in self.state.by_role("node-agent"):
+                    if proc.data is not None:
+                        try:
+                            await stop_node_pods(proc.data)
+                        except Exception:
+                            log.exception("could not stop the pods of %s", proc.name)
 
     async def _incarnation(self, proc: ProcessRecord, role: Role) -> None:
         """Run ``proc`` once: start it, wait for its exit, raise :class:`ProcessExited`."""
