@@ -24,6 +24,9 @@ Delete
     :func:`plan_delete`: an object without finalizers and grace goes at once; otherwise
     ``deletionTimestamp`` is set and the object stays until its finalizers are cleared (and,
     for a bound pod's grace period, until its node agent deletes it with grace 0).
+    A Namespace is created with ``kubernetes`` in ``spec.finalizers``
+    (:data:`NAMESPACE_FINALIZER`), which holds it too: the namespace controller removes it
+    once the namespace's content is gone.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from actors.apiserver import objects, storage
 from proto import rpc
+from proto.k8s import core_pb2
 from proto.k8s.kinds import KindInfo
 
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes': no vowels, no 0/1/3
@@ -43,6 +47,10 @@ GENERATE_SUFFIX = 5
 DEFAULT_POD_GRACE_SECONDS = 30
 PROPAGATION_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 PROPAGATION_POLICIES = ("", "Background", *PROPAGATION_FINALIZERS)
+NAMESPACE_FINALIZER = "kubernetes"
+"""In every Namespace's ``spec.finalizers`` from creation, as in Kubernetes: a deleted
+namespace stays Terminating until the namespace controller has deleted its content and
+removed this entry."""
 
 
 def now() -> datetime:
@@ -72,6 +80,8 @@ def prepare_create(info: KindInfo, obj: Any, *, at: datetime) -> Any:
     m.resource_version = ""
     m.ClearField("deletion_timestamp")
     m.ClearField("deletion_grace_period_seconds")
+    if isinstance(out, core_pb2.Namespace) and NAMESPACE_FINALIZER not in out.spec.finalizers:
+        out.spec.finalizers.append(NAMESPACE_FINALIZER)
     return out
 
 
@@ -138,7 +148,23 @@ def prepare_update(info: KindInfo, current: Any, new: Any) -> Any:
                 f"{objects.describe(info, current)} is being deleted: no new finalizers "
                 f"can be added ({', '.join(sorted(added))})"
             )
+    if isinstance(out, core_pb2.Namespace):
+        _keep_namespace_finalizers(current, out)
     return out
+
+
+def _keep_namespace_finalizers(current: Any, out: Any) -> None:
+    """A Namespace's ``spec.finalizers`` stay as stored (Kubernetes changes them only
+    through its finalize subresource); once deletion started an update may remove
+    entries -- what the namespace controller does when the content is gone -- never add."""
+    requested, stored = list(out.spec.finalizers), list(current.spec.finalizers)
+    removing = current.metadata.HasField("deletion_timestamp") and set(requested) <= set(stored)
+    del out.spec.finalizers[:]
+    out.spec.finalizers.extend(requested if removing else stored)
+
+
+def _spec_finalizers(obj: Any) -> bool:
+    return isinstance(obj, core_pb2.Namespace) and bool(obj.spec.finalizers)
 
 
 def count_generation(current: Any, updated: Any) -> Any:
@@ -170,6 +196,7 @@ def finalized(obj: Any) -> bool:
     return (
         m.HasField("deletion_timestamp")
         and not m.finalizers
+        and not _spec_finalizers(obj)
         and not (m.HasField("deletion_grace_period_seconds") and m.deletion_grace_period_seconds)
     )
 
@@ -201,7 +228,7 @@ def plan_delete(
     policy_finalizer = PROPAGATION_FINALIZERS.get(propagation_policy)
     if policy_finalizer and policy_finalizer not in m.finalizers:
         m.finalizers.append(policy_finalizer)
-    if not m.finalizers and grace == 0:
+    if not m.finalizers and not _spec_finalizers(keep) and grace == 0:
         return DeletePlan(remove=True)
     if m.HasField("deletion_timestamp"):
         # Already being deleted: a shorter grace period may end it sooner.

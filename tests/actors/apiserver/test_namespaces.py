@@ -44,11 +44,23 @@ async def test_a_terminating_namespace_refuses_new_objects(api, unique):
     with pytest.raises(rpc.FailedPrecondition, match="because it is being terminated"):
         await api.create(make("ConfigMap", "after", unique))
     await api.patch("namespaces", unique, '{"metadata": {"finalizers": []}}')
+    held = await api.get("namespaces", unique)
+    assert list(held.spec.finalizers) == ["kubernetes"]
+    await api.patch("namespaces", unique, '{"spec": {"finalizers": []}}')
     with pytest.raises(rpc.NotFound):
         await api.get("namespaces", unique)
 
 
-async def test_an_empty_namespace_without_finalizers_goes_at_once(api, unique):
-    await api.create(make("Namespace", unique))
-    _, pending = await api.delete("ns", unique)
-    assert not pending
+async def test_the_kubernetes_finalizer_holds_a_deleted_namespace_until_removed(api, unique):
+    created = await api.create(make("Namespace", unique))
+    assert list(created.spec.finalizers) == ["kubernetes"]
+    # Before deletion an update cannot drop it (only the finalize step may).
+    await api.patch("namespaces", unique, '{"spec": {"finalizers": []}}')
+    assert list((await api.get("namespaces", unique)).spec.finalizers) == ["kubernetes"]
+    kept, pending = await api.delete("ns", unique)
+    assert pending and kept.status.phase == "Terminating"
+    with pytest.raises(rpc.InvalidArgument, match="no new finalizers"):
+        await api.patch("namespaces", unique, '{"metadata": {"finalizers": ["example.com/x"]}}')
+    await api.patch("namespaces", unique, '{"spec": {"finalizers": []}}')
+    with pytest.raises(rpc.NotFound):
+        await api.get("namespaces", unique)
