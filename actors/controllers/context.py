@@ -36,6 +36,14 @@ class ControllerOptions:
     default_toleration_seconds: int = 300
     """tolerationSeconds of the not-ready/unreachable tolerations pods get by default."""
     terminated_pod_gc_threshold: int = 12500
+    node_monitor_period: float = 5.0
+    """Seconds between the node lifecycle controller's passes over every node."""
+    node_startup_grace_period: float = 60.0
+    """node_monitor_grace_period for a node that never posted a Ready condition."""
+    large_cluster_size_threshold: int = 50
+    """A partially disrupted zone of at most this many nodes stops evictions (rate 0)."""
+    orphaned_pod_quarantine: float = 40.0
+    """Seconds a pod's node must stay missing before pod GC force-deletes the pod."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
