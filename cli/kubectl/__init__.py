@@ -1,4 +1,5 @@
-"""kubectl's verbs for Raftsman: ``raftsman get/apply/create/delete``.
+"""kubectl's verbs for Raftsman: ``raftsman get/apply/create/delete/label/annotate/patch/
+scale/cordon/uncordon/taint/api-resources`` (and the node agent's ``logs/exec/top``).
 
 Small modules, one topic each: :mod:`.config` finds the API server, :mod:`.session` runs
 a verb against it and turns failures into kubectl's one-line errors, :mod:`.resources`
@@ -12,8 +13,26 @@ import click
 
 
 def commands() -> list[click.Command]:
+    from .apiresources import api_resources
     from .apply import apply, create
     from .delete import delete
     from .get import get
+    from .label import annotate, label
+    from .nodes import cordon, taint, uncordon
+    from .patch import patch
+    from .scale import scale
 
-    return [apply, create, delete, get]
+    return [
+        apply,
+        create,
+        delete,
+        get,
+        label,
+        annotate,
+        patch,
+        scale,
+        cordon,
+        uncordon,
+        taint,
+        api_resources,
+    ]

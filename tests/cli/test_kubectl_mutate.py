@@ -1,0 +1,117 @@
+"""label, annotate, patch, scale, cordon/uncordon, taint and api-resources end to end
+(``python -m cli.main`` against a real raftstore member and a real apiserver process)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Cli
+
+CM = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, labels: {app: web}}
+data: {a: "1"}
+"""
+
+DEPLOY = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec: {containers: [{name: main, image: busybox}]}
+"""
+
+NODE = """
+apiVersion: v1
+kind: Node
+metadata: {name: %s}
+"""
+
+
+def _get(cli: Cli, *args: str) -> dict:
+    return json.loads(cli.ok("get", *args, "-o", "json"))
+
+
+def test_label_and_annotate(cli: Cli) -> None:
+    cli.ok("apply", "-f", "-", stdin=CM)
+    assert cli.ok("label", "cm", "settings", "tier=front") == "configmap/settings labeled\n"
+    assert _get(cli, "cm", "settings")["metadata"]["labels"] == {"app": "web", "tier": "front"}
+    # Same value again: nothing to do.
+    assert cli.ok("label", "cm/settings", "tier=front") == "configmap/settings not labeled\n"
+    # A different value needs --overwrite; the object is untouched without it.
+    refused = cli.run("label", "cm", "settings", "app=api")
+    assert refused.returncode == 1
+    assert refused.stderr == "error: 'app' already has a value (web), and --overwrite is false\n"
+    assert (
+        cli.ok("label", "cm", "settings", "app=api", "tier-", "--overwrite")
+        == "configmap/settings labeled\n"
+    )
+    assert _get(cli, "cm", "settings")["metadata"]["labels"] == {"app": "api"}
+    assert (
+        cli.ok("annotate", "cm", "-l", "app=api", "owner=team-a")
+        == "configmap/settings annotated\n"
+    )
+    assert _get(cli, "cm", "settings")["metadata"]["annotations"]["owner"] == "team-a"
+    bad = cli.run("label", "cm", "settings", "no spaces=x")
+    assert bad.returncode == 1 and "invalid label" in bad.stderr
+    stale = cli.run("label", "cm", "settings", "x=y", "--resource-version=1")
+    assert stale.returncode == 1 and stale.stderr.startswith("Error from server (Conflict)")
+    cli.ok("delete", "cm", "settings")
+
+
+def test_patch_and_scale(cli: Cli) -> None:
+    cli.ok("apply", "-f", "-", stdin=DEPLOY)
+    assert cli.ok("scale", "deploy/api", "--replicas=4") == "deployment.apps/api scaled\n"
+    assert _get(cli, "deploy", "api")["spec"]["replicas"] == 4
+    wrong = cli.run("scale", "deploy", "api", "--replicas=2", "--current-replicas=3")
+    assert wrong.returncode == 1 and wrong.stderr == "error: expected replicas to be 3, was 4\n"
+    assert (
+        cli.ok("patch", "deploy", "api", "-p", '{"spec":{"replicas":2}}')
+        == "deployment.apps/api patched\n"
+    )
+    assert _get(cli, "deploy", "api")["spec"]["replicas"] == 2
+    same = cli.ok("patch", "deploy", "api", "-p", "spec: {replicas: 2}")
+    assert same == "deployment.apps/api patched (no change)\n"
+    notscalable = cli.run("scale", "cm", "x", "--replicas=1")
+    assert notscalable.returncode == 1 and "cannot scale configmap/x" in notscalable.stderr
+    badpatch = cli.run("patch", "deploy", "api", "-p", "[1, 2]")
+    assert badpatch.returncode == 1 and "the patch must be a JSON object" in badpatch.stderr
+    cli.ok("delete", "deploy", "api")
+
+
+def test_cordon_uncordon_taint(cli: Cli) -> None:
+    cli.ok("apply", "-f", "-", stdin=NODE % "n-mut")
+    assert cli.ok("cordon", "n-mut") == "node/n-mut cordoned\n"
+    assert _get(cli, "node", "n-mut")["spec"]["unschedulable"] is True
+    assert cli.ok("cordon", "n-mut") == "node/n-mut already cordoned\n"
+    assert cli.ok("uncordon", "n-mut") == "node/n-mut uncordoned\n"
+    assert "unschedulable" not in _get(cli, "node", "n-mut")["spec"]
+    assert cli.ok("taint", "nodes", "n-mut", "dedicated=gpu:NoSchedule") == "node/n-mut tainted\n"
+    taints = _get(cli, "node", "n-mut")["spec"]["taints"]
+    assert [(t["key"], t["value"], t["effect"]) for t in taints] == [
+        ("dedicated", "gpu", "NoSchedule")
+    ]
+    clash = cli.run("taint", "nodes", "n-mut", "dedicated=cpu:NoSchedule")
+    assert clash.returncode == 1 and "--overwrite is false" in clash.stderr
+    bad = cli.run("taint", "nodes", "n-mut", "k=v:Sometimes")
+    assert bad.returncode == 1 and "invalid taint effect: Sometimes" in bad.stderr
+    assert cli.ok("taint", "nodes", "n-mut", "dedicated:NoSchedule-") == "node/n-mut untainted\n"
+    assert "taints" not in _get(cli, "node", "n-mut")["spec"]
+    missing = cli.run("taint", "nodes", "n-mut", "dedicated-")
+    assert missing.returncode == 1 and 'taint "dedicated" not found' in missing.stderr
+    cli.ok("delete", "node", "n-mut")
+
+
+def test_api_resources(cli: Cli) -> None:
+    lines = cli.ok("api-resources").splitlines()
+    assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    pods = next(line.split() for line in lines if line.startswith("pods "))
+    assert pods == ["pods", "po", "v1", "true", "Pod"]
+    deploy = next(line.split() for line in lines if line.startswith("deployments "))
+    assert deploy == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    assert "nodes" in cli.ok("api-resources", "--namespaced=false", "-o", "name").split()
