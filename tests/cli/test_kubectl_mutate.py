@@ -115,3 +115,69 @@ def test_api_resources(cli: Cli) -> None:
     deploy = next(line.split() for line in lines if line.startswith("deployments "))
     assert deploy == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
     assert "nodes" in cli.ok("api-resources", "--namespaced=false", "-o", "name").split()
+
+
+def test_get_jsonpath_sort_by_and_watch(cli: Cli) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.cli.conftest import ROOT
+    from tests.support.processes import wait_for
+
+    for name, lives in (("zeta", "1"), ("alpha", "3"), ("mid", "2")):
+        cli.ok(
+            "apply",
+            "-f",
+            "-",
+            stdin=f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{lives: '{lives}'}}\n",
+        )
+    names = cli.ok("get", "cm", "-o", "jsonpath={.items[*].metadata.name}").split()
+    assert names == sorted(names)
+    by_lives = cli.ok("get", "cm", "--sort-by=.data.lives", "-o", "name").split()
+    assert by_lives[-3:] == ["configmap/zeta", "configmap/mid", "configmap/alpha"]
+    one = cli.ok("get", "cm", "mid", "-o", 'jsonpath={.metadata.name}={.data.lives}{"\\n"}')
+    assert one == "mid=2\n"
+    bad = cli.run("get", "cm", "-o", "jsonpath={.items[")
+    assert bad.returncode == 1 and "error parsing jsonpath" in bad.stderr
+
+    # -w: the current object first, then one line per change, until interrupted.
+    env = {**os.environ, "HOME": str(cli.home), "RAFTSMAN_SERVER": cli.server}
+    out_path = cli.home / "watch.out"
+    with open(out_path, "w") as out:
+        watcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "get",
+                "cm",
+                "mid",
+                "-w",
+                "--output-watch-events",
+                "-o",
+                "name",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(
+            lambda: "configmap/mid" in out_path.read_text(),
+            timeout=30,
+            message="the initial listing",
+        )
+        cli.ok("label", "cm", "mid", "seen=yes")
+        wait_for(
+            lambda: out_path.read_text().count("configmap/mid") >= 2,
+            timeout=30,
+            message="the change",
+        )
+    finally:
+        os.killpg(watcher.pid, 15)
+        watcher.wait(timeout=10)
+    for name in ("zeta", "alpha", "mid"):
+        cli.ok("delete", "cm", name)
