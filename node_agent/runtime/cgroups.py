@@ -37,7 +37,16 @@ from typing import Any
 
 from node_agent.runtime.base import Enforcement, Limits
 
-__all__ = ["CgroupDriver", "CgroupUnavailable", "ContainerCgroup", "detect"]
+__all__ = [
+    "CgroupDriver",
+    "CgroupUnavailable",
+    "ContainerCgroup",
+    "MountPoint",
+    "cgroup_dir",
+    "detect",
+    "parse_mountinfo",
+    "parse_proc_cgroup",
+]
 
 CPU_PERIOD_US = 100_000
 MIN_CPU_QUOTA_US = 1_000
@@ -195,14 +204,16 @@ def _write_optional(path: Path, value: str) -> None:
 
 
 @dataclass(frozen=True)
-class _MountPoint:
+class MountPoint:
+    """A cgroup filesystem mount from ``/proc/self/mountinfo``."""
+
     root: str
     mount_point: Path
     fstype: str
     options: frozenset[str]
 
 
-def _mounts(mountinfo: str) -> list[_MountPoint]:
+def parse_mountinfo(mountinfo: str) -> list[MountPoint]:
     found = []
     for line in mountinfo.splitlines():
         left, sep, right = line.partition(" - ")
@@ -217,11 +228,11 @@ def _mounts(mountinfo: str) -> list[_MountPoint]:
         options = frozenset(tail[2].split(",")) | frozenset(
             fields[5].split(",") if len(fields) > 5 else ()
         )
-        found.append(_MountPoint(fields[3], Path(fields[4].replace("\\040", " ")), fstype, options))
+        found.append(MountPoint(fields[3], Path(fields[4].replace("\\040", " ")), fstype, options))
     return found
 
 
-def _own_cgroups(text: str) -> dict[str, str]:
+def parse_proc_cgroup(text: str) -> dict[str, str]:
     """``/proc/self/cgroup`` as {controller: path}; the v2 entry under key ``""``."""
     own = {}
     for line in text.splitlines():
@@ -234,7 +245,8 @@ def _own_cgroups(text: str) -> dict[str, str]:
     return own
 
 
-def _join(mount: _MountPoint, cgroup_path: str) -> Path:
+def cgroup_dir(mount: MountPoint, cgroup_path: str) -> Path:
+    """Where the cgroup ``cgroup_path`` (as ``/proc/<pid>/cgroup`` names it) is under ``mount``."""
     relative = os.path.relpath(cgroup_path, mount.root) if mount.root != "/" else cgroup_path
     relative = relative.lstrip("/")
     return mount.mount_point if relative in ("", ".") else mount.mount_point / relative
@@ -252,11 +264,11 @@ def _probe(parent: Path, files: list[tuple[str, str]]) -> None:
         probe.rmdir()
 
 
-def _detect_v2(mounts: list[_MountPoint], own: dict[str, str], name: str) -> CgroupDriver:
+def _detect_v2(mounts: list[MountPoint], own: dict[str, str], name: str) -> CgroupDriver:
     mount = next((m for m in mounts if m.fstype == "cgroup2"), None)
     if mount is None or "" not in own:
         raise CgroupUnavailable("no cgroup2 mount")
-    own_dir = _join(mount, own[""])
+    own_dir = cgroup_dir(mount, own[""])
     errors = []
     for base in (own_dir, own_dir.parent):
         try:
@@ -275,11 +287,11 @@ def _detect_v2(mounts: list[_MountPoint], own: dict[str, str], name: str) -> Cgr
     raise CgroupUnavailable("; ".join(errors))
 
 
-def _detect_v1(mounts: list[_MountPoint], own: dict[str, str], name: str) -> CgroupDriver:
+def _detect_v1(mounts: list[MountPoint], own: dict[str, str], name: str) -> CgroupDriver:
     memory = next((m for m in mounts if m.fstype == "cgroup" and "memory" in m.options), None)
     if memory is None or "memory" not in own:
         raise CgroupUnavailable("no cgroup v1 memory hierarchy")
-    memory_parent = _join(memory, own["memory"]) / name
+    memory_parent = cgroup_dir(memory, own["memory"]) / name
     try:
         _probe(memory_parent, [("memory.limit_in_bytes", str(1 << 40))])
     except OSError as exc:
@@ -287,7 +299,7 @@ def _detect_v1(mounts: list[_MountPoint], own: dict[str, str], name: str) -> Cgr
     cpu_parent = None
     cpu = next((m for m in mounts if m.fstype == "cgroup" and "cpu" in m.options), None)
     if cpu is not None and "cpu" in own:
-        candidate = _join(cpu, own["cpu"]) / name
+        candidate = cgroup_dir(cpu, own["cpu"]) / name
         try:
             _probe(candidate, [("cpu.cfs_period_us", str(CPU_PERIOD_US))])
             cpu_parent = candidate
@@ -313,8 +325,8 @@ def detect(
         mountinfo = Path("/proc/self/mountinfo").read_text()
     if own_cgroup is None:
         own_cgroup = Path("/proc/self/cgroup").read_text()
-    mounts = _mounts(mountinfo)
-    own = _own_cgroups(own_cgroup)
+    mounts = parse_mountinfo(mountinfo)
+    own = parse_proc_cgroup(own_cgroup)
     candidates = {
         Enforcement.CGROUP_V2: _detect_v2,
         Enforcement.CGROUP_V1: _detect_v1,

@@ -31,7 +31,7 @@ keeps up within ``keep`` rotations.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -240,7 +240,7 @@ async def follow(
     tail_lines: int | None = None,
     until: trio.Event | None = None,
     poll_interval: float = 0.1,
-) -> AsyncIterator[LogRecord]:
+) -> AsyncGenerator[LogRecord, None]:
     """Yield the last ``tail_lines`` lines (all when None), then every new line as written.
 
     Follows ``path`` across rotation. Ends when ``until`` is set (after reading what was

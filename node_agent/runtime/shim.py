@@ -136,21 +136,32 @@ class LogWriter:
             rest = rest[MAX_RECORD:]
         self.pending[stream] = rest
         if records:
-            self._write(b"".join(records))
+            self._write(records)
 
     def close(self) -> None:
         stamp = _stamp(time.time_ns())
         for stream, rest in self.pending.items():
             if rest:
-                self._write(b"%s %s F %s\n" % (stamp, stream, rest))
+                self._write([b"%s %s F %s\n" % (stamp, stream, rest)])
         os.close(self.fd)
 
-    def _write(self, batch: bytes) -> None:
+    def _write(self, records: list[bytes]) -> None:
+        """Write ``records`` with as few writes as rotation allows (whole records only)."""
+        batch: list[bytes] = []
+        pending = 0
         try:
-            if self.size and self.size + len(batch) > self.max_bytes:
-                self._rotate()
-            os.write(self.fd, batch)
-            self.size += len(batch)
+            for record in records:
+                if self.size + pending and self.size + pending + len(record) > self.max_bytes:
+                    if batch:
+                        os.write(self.fd, b"".join(batch))
+                        self.size += pending
+                        batch, pending = [], 0
+                    self._rotate()
+                batch.append(record)
+                pending += len(record)
+            if batch:
+                os.write(self.fd, b"".join(batch))
+                self.size += pending
         except OSError:
             pass
 
