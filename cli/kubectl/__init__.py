@@ -20,7 +20,9 @@ def commands() -> list[click.Command]:
     from .label import annotate, label
     from .nodes import cordon, taint, uncordon
     from .patch import patch
+    from .rollout import rollout
     from .scale import scale
+    from .setcmd import set_
 
     return [
         apply,
@@ -35,4 +37,6 @@ def commands() -> list[click.Command]:
         uncordon,
         taint,
         api_resources,
+        rollout,
+        set_,
     ]
