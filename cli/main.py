@@ -35,6 +35,10 @@ def _register() -> None:
 
     main.add_command(apiserver)
 
+    from cli.scheduler import scheduler
+
+    main.add_command(scheduler)
+
     from cli.launcher.commands import down, status, supervise, up
 
     for command in (up, down, status, supervise):

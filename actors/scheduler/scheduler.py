@@ -41,6 +41,7 @@ queue, built afresh -- runs only while this process holds the Lease
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Sequence
@@ -103,6 +104,17 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         if not self.scheduler_name:
             raise ValueError("scheduler_name must not be empty")
+        for name in ("initial_backoff", "max_backoff", "max_unschedulable", "assumed_ttl"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+            if not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError(
+                f"max_backoff ({self.max_backoff!r}) must be at least "
+                f"initial_backoff ({self.initial_backoff!r})"
+            )
         if not isinstance(self.bind_concurrency, int) or self.bind_concurrency < 1:
             raise ValueError(
                 f"bind_concurrency must be a positive integer, not {self.bind_concurrency!r}"
