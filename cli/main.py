@@ -39,6 +39,10 @@ def _register() -> None:
 
     main.add_command(scheduler)
 
+    from cli.controller_manager import controller_manager
+
+    main.add_command(controller_manager)
+
     from cli.launcher.commands import down, status, supervise, up
 
     for command in (up, down, status, supervise):
