@@ -9,6 +9,7 @@ kubectl's rules (``45s``, ``3m20s``, ``5h``, ``2d3h``, ``3y``) against an explic
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -80,14 +81,49 @@ def render(rows: Sequence[Sequence[str]]) -> str:
 # --------------------------------------------------------------------------- columns
 
 
+def _exit_reason(t: Any, prefix: str = "") -> str:
+    if t.reason:
+        return prefix + str(t.reason)
+    if t.signal:
+        return f"{prefix}Signal:{t.signal}"
+    return f"{prefix}ExitCode:{t.exit_code}"
+
+
 def _pod_status(pod: Any) -> str:
+    """kubectl's STATUS column: init progress, the most telling container state, or the
+    phase; ``Terminating`` once deletion started."""
+    reason = str(pod.status.reason or pod.status.phase or "Pending")
+    initializing = False
+    inits = pod.status.init_container_statuses
+    for i, cs in enumerate(inits):
+        if cs.state.HasField("terminated") and cs.state.terminated.exit_code == 0:
+            continue
+        initializing = True
+        if cs.state.HasField("terminated"):
+            reason = _exit_reason(cs.state.terminated, "Init:")
+        elif cs.state.HasField("waiting") and cs.state.waiting.reason not in (
+            "",
+            "PodInitializing",
+        ):
+            reason = f"Init:{cs.state.waiting.reason}"
+        else:
+            reason = f"Init:{i}/{len(pod.spec.init_containers)}"
+        break
+    if not initializing:
+        has_running = False
+        for cs in reversed(pod.status.container_statuses):
+            if cs.state.HasField("waiting") and cs.state.waiting.reason:
+                reason = str(cs.state.waiting.reason)
+            elif cs.state.HasField("terminated"):
+                reason = _exit_reason(cs.state.terminated)
+            elif cs.state.HasField("running") and cs.ready:
+                has_running = True
+        if reason == "Completed" and has_running:
+            ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+            reason = "Running" if ready else "NotReady"
     if pod.metadata.HasField("deletion_timestamp"):
-        return "Terminating"
-    for cs in pod.status.container_statuses:
-        waiting = cs.state.waiting.reason if cs.state.HasField("waiting") else ""
-        if waiting:
-            return str(waiting)
-    return str(pod.status.reason or pod.status.phase or "Pending")
+        return "Unknown" if pod.status.reason == "NodeLost" else "Terminating"
+    return reason
 
 
 def _pod(pod: Any) -> list[str]:
@@ -160,7 +196,56 @@ def _configmap(cm: Any) -> list[str]:
 
 def _job(job: Any) -> list[str]:
     completions = job.spec.completions if job.spec.HasField("completions") else 1
-    return [f"{job.status.succeeded}/{completions}"]
+    return [f"{job.status.succeeded}/{completions}", _job_duration(job)]
+
+
+def _job_duration(job: Any) -> str:
+    if not job.status.HasField("start_time"):
+        return ""
+    start = job.status.start_time.seconds
+    end = (
+        job.status.completion_time.seconds
+        if job.status.HasField("completion_time")
+        else time.time()
+    )
+    return human_age(end - start)
+
+
+def _daemonset(ds: Any) -> list[str]:
+    st = ds.status
+    selector = ",".join(f"{k}={v}" for k, v in sorted(ds.spec.template.spec.node_selector.items()))
+    return [
+        str(st.desired_number_scheduled),
+        str(st.current_number_scheduled),
+        str(st.number_ready),
+        str(st.updated_number_scheduled),
+        str(st.number_available),
+        selector or NONE,
+    ]
+
+
+def _cronjob(cj: Any) -> list[str]:
+    last = cj.status.last_schedule_time
+    ago = (
+        human_age(time.time() - last.seconds) if cj.status.HasField("last_schedule_time") else NONE
+    )
+    return [cj.spec.schedule, str(bool(cj.spec.suspend)), str(len(cj.status.active)), ago]
+
+
+def _endpoints(ep: Any) -> list[str]:
+    pairs = [f"{a.ip}:{p.port}" for sub in ep.subsets for a in sub.addresses for p in sub.ports]
+    if not pairs:
+        return [NONE]
+    shown = ",".join(pairs[:3])
+    return [shown + (f" + {len(pairs) - 3} more..." if len(pairs) > 3 else "")]
+
+
+def _secret(secret: Any) -> list[str]:
+    return [secret.type or "Opaque", str(len(secret.data) + len(secret.string_data))]
+
+
+def _lease(lease: Any) -> list[str]:
+    return [lease.spec.holder_identity or NONE]
 
 
 @dataclass(frozen=True)
@@ -200,7 +285,14 @@ COLUMNS: Mapping[str, Columns] = {
     ),  # fmt: skip
     "Namespace": Columns(("STATUS",), _namespace),
     "ConfigMap": Columns(("DATA",), _configmap),
-    "Job": Columns(("COMPLETIONS",), _job),
+    "Job": Columns(("COMPLETIONS", "DURATION"), _job),
+    "DaemonSet": Columns(
+        ("DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR"), _daemonset
+    ),
+    "CronJob": Columns(("SCHEDULE", "SUSPEND", "ACTIVE", "LAST SCHEDULE"), _cronjob),
+    "Endpoints": Columns(("ENDPOINTS",), _endpoints),
+    "Secret": Columns(("TYPE", "DATA"), _secret),
+    "Lease": Columns(("HOLDER",), _lease),
 }
 
 

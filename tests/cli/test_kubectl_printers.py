@@ -113,11 +113,15 @@ def test_deployment_service_node_namespace_configmap_tables() -> None:
 
 def test_generic_table_and_kind_prefix() -> None:
     lease = obj(
-        {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"}}, age=1
-    )
+        {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l"},
+         "spec": {"holderIdentity": "node-1"}},
+        age=1,
+    )  # fmt: skip
     assert printers.table(kinds.by_kind("Lease"), [lease], now=NOW, with_kind=True) == (
-        "NAME                          AGE\nlease.coordination.k8s.io/l   1s"
+        "NAME                          HOLDER   AGE\nlease.coordination.k8s.io/l   node-1   1s"
     )
+    event = obj({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}}, age=1)
+    assert printers.table(kinds.by_kind("Event"), [event], now=NOW) == "NAME   AGE\ne      1s"
 
 
 def test_list_document_and_names() -> None:
@@ -188,3 +192,40 @@ def test_config_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv(config.CLUSTER_ENV, "dev")
     assert config.resolve(server=None, name=None).addresses == ("127.0.0.1:9", "127.0.0.1:10")
     assert config.resolve(server=None, name=None, dir_=str(path.parent)).source == str(path)
+
+
+def _status(doc: dict) -> str:
+    base = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "i"}, {"name": "b", "image": "i"}]}}  # fmt: skip
+    base.update(doc)
+    return printers._pod_status(obj(base, age=1))
+
+
+def test_pod_status_column_like_kubectl() -> None:
+    crash = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+    running = {"state": {"running": {}}, "ready": True}
+    done = {"state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
+    killed = {"state": {"terminated": {"exitCode": 137, "signal": 9}}}
+    assert _status({"status": {"phase": "Running", "containerStatuses": [running, crash]}}) == (
+        "CrashLoopBackOff"
+    )
+    assert (
+        _status({"status": {"phase": "Succeeded", "containerStatuses": [done, done]}})
+        == "Completed"
+    )
+    assert (
+        _status({"status": {"phase": "Failed", "containerStatuses": [killed, done]}}) == "Signal:9"
+    )
+    assert _status({"status": {"phase": "Running", "containerStatuses": [done, running],
+                               "conditions": [{"type": "Ready", "status": "False"}]}}) == "NotReady"  # fmt: skip
+    init = {"spec": {"initContainers": [{"name": "i1", "image": "i"}, {"name": "i2", "image": "i"}],
+                     "containers": [{"name": "a", "image": "i"}]},
+            "status": {"phase": "Pending", "initContainerStatuses": [done, running]}}  # fmt: skip
+    assert _status(init) == "Init:1/2"
+    failed_init = {"status": {"phase": "Pending", "initContainerStatuses": [
+        {"state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}}  # fmt: skip
+    assert _status(failed_init) == "Init:Error"
+    gone = {"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"phase": "Running"}}  # fmt: skip
+    assert _status(gone) == "Terminating"
+    assert _status({"status": {}}) == "Pending"
