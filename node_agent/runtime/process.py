@@ -89,6 +89,8 @@ from node_agent.runtime.logs import LogRotation
 __all__ = ["ProcessRuntime", "nice_for_cpu"]
 
 SHIM = Path(__file__).with_name("shim.py")
+# Imported rather than run as a script, so that its bytecode is cached (~5 ms a start).
+_SHIM_BOOT = f"import sys; sys.path.insert(0, {str(SHIM.parent)!r}); import shim; sys.exit(shim.main(sys.argv))"
 _POLL = 0.05
 _KILL_TIMEOUT = 10.0
 
@@ -251,7 +253,7 @@ class ProcessRuntime:
             with open(directory / "shim.log", "wb") as shim_log:  # noqa: ASYNC230
                 pid = os.posix_spawn(  # noqa: ASYNC221
                     self.python,
-                    [self.python, "-S", "-I", str(SHIM), "run", str(directory)],
+                    [self.python, "-S", "-I", "-c", _SHIM_BOOT, "run", str(directory)],
                     os.environ,
                     file_actions=[
                         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -474,7 +476,7 @@ class ProcessRuntime:
             raise ContainerNotRunningError(f"container {container_id} is not running")
         directory = self.state_dir / container_id
         process = await trio.lowlevel.open_process(
-            [self.python, "-S", "-I", str(SHIM), "exec", str(directory), *argv],
+            [self.python, "-S", "-I", "-c", _SHIM_BOOT, "exec", str(directory), *argv],
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -24,30 +24,33 @@ group (and of its cgroup): as in Kubernetes, a container ends with its main proc
 Its output is drained until both pipes close, or for at most two seconds when a
 descendant that left the group keeps them open.
 
-Running it. ``python -S -I shim.py run STATE_DIR`` reads ``STATE_DIR/launch.bin`` (a
-:mod:`marshal`-ed dict written by the agent), writes one JSON line to its stdout -- the
-handshake, ``{"pid": N}`` or ``{"error": "..."}`` -- and then supervises. ``python -S -I
-shim.py exec STATE_DIR ARGV...`` enters an existing container (its environment, working
-directory, limits and cgroup) and execs ``ARGV`` in place: that is how ``exec`` commands
-and probes run. The module imports nothing outside the standard library and no module of
-its package, so it runs under ``-S -I`` (no site, no user paths) at the cost of a bare
-interpreter.
+Running it. The runtime starts ``python -S -I -c "import shim; ..." run STATE_DIR`` (the
+module is imported, not run as a script, so its bytecode is cached). ``run`` reads
+``STATE_DIR/launch.bin`` (a :mod:`marshal`-ed dict written by the agent), writes one JSON
+line to its stdout -- the handshake, ``{"pid": N}`` or ``{"error": "..."}`` -- and then
+supervises. ``exec STATE_DIR ARGV...`` enters an existing container (its environment,
+working directory, limits and cgroup) and execs ``ARGV`` in place: that is how ``exec``
+commands and exec probes run. The module imports nothing outside the standard library
+and no module of its package, so it runs under ``-S -I`` (no site, no user paths) at the
+cost of a bare interpreter.
 
-Cost, measured on the development host (Python 3.11, 2 cores): a shim supervising an
-idle container has a resident set of about 9 MiB and is ready (handshake received, the
-container exec'ed) about 20 ms after the agent spawns it. marshal instead of json for the
-input, and hand-written JSON for the two tiny output files, keep :mod:`re` and
-:mod:`json` out of the import graph (they cost ~8 ms and ~1.5 MiB). A ``/bin/sh`` wrapper
-would be smaller still but cannot split stdout from stderr, stamp lines, rotate logs or
-report a signal-caused exit exactly, so the shim is Python.
+Cost, measured on the development host (Python 3.11, 2 shared cores): a shim supervising
+an idle container has a resident set of about 9.5 MiB (a bare ``python -S`` is 8.3
+MiB), and ``start`` returns (shim spawned, container exec'ed, handshake read) after about
+20 ms on an idle host and 35-40 ms with both cores busy; a bare interpreter takes 10-20
+ms of that. What keeps it there: marshal instead of json for the input and hand-written
+JSON for the two tiny output files (:mod:`json` pulls in :mod:`re`, ~8 ms and 1.5 MiB),
+``_signal`` instead of :mod:`signal` (which imports :mod:`enum`, ~6 ms), and the cached
+bytecode (~5 ms). A ``/bin/sh`` wrapper would be smaller still but cannot split stdout
+from stderr, stamp lines, rotate logs or report a signal-caused exit exactly, so the shim
+is Python.
 """
 
-from __future__ import annotations
-
+# The C module behind ``signal``: importing ``signal`` itself pulls in ``enum`` (~6 ms).
+import _signal as signal  # type: ignore[import-not-found]
 import marshal
 import os
 import select
-import signal
 import sys
 import time
 
@@ -243,6 +246,8 @@ def run(state_dir: str) -> int:
     with open(os.path.join(state_dir, "launch.bin"), "rb") as f:
         launch = marshal.load(f)
     os.chdir("/")
+    # posix_spawn does not close inherited descriptors: drop any the agent leaked.
+    os.closerange(3, 65536)
     oom_before = _counters(launch["oom_files"])
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -291,7 +296,10 @@ def run(state_dir: str) -> int:
             "started_at_ns": started_ns,
         },
     )
-    os.write(1, b'{"pid": %d}\n' % pid)
+    try:
+        os.write(1, b'{"pid": %d}\n' % pid)
+    except OSError:
+        pass  # the agent died while starting us: supervise anyway, the next one adopts
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.close(null)

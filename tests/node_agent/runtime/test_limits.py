@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,19 +81,20 @@ def test_nice_levels_follow_the_cpu_limit() -> None:
     assert [nice_for_cpu(m) for m in (None, 2000, 1000, 500, 250, 100)] == [0, 0, 0, 5, 10, 15]
 
 
-def _cgroup_v1_or_skip() -> None:
+def _cgroups_or_skip() -> Enforcement:
+    """The cgroup version usable here; skips (fails under RAFTSMAN_REQUIRE_ALL=1) if none."""
     try:
-        detect(Enforcement.CGROUP_V1)
+        return detect().version
     except CgroupUnavailable as exc:
-        pytest.skip(f"cgroup v1 not usable here: {exc}")
+        if os.environ.get("RAFTSMAN_REQUIRE_ALL") == "1":
+            pytest.fail(f"RAFTSMAN_REQUIRE_ALL=1 but no cgroup hierarchy is writable: {exc}")
+        pytest.skip(f"no writable cgroup hierarchy: {exc}")
 
 
 @pytest.fixture
 async def cgroup_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
-    _cgroup_v1_or_skip()
-    runtime = ProcessRuntime(
-        state_dir=tmp_path / "cgroup-containers", enforcement=Enforcement.CGROUP_V1
-    )
+    version = _cgroups_or_skip()
+    runtime = ProcessRuntime(state_dir=tmp_path / "cgroup-containers", enforcement=version)
     yield runtime
     for info in await runtime.containers():
         if info.status.running:
@@ -136,11 +138,16 @@ async def test_cgroup_limits_usage_and_cleanup(
         lambda: _logged(spec.log_path, b"ready"), timeout=10, message="the container to be ready"
     )
     cgroup = _cgroup(cgroup_runtime, container_id)
-    assert (cgroup.memory_dir / "memory.limit_in_bytes").read_text().strip() == str(128 * MiB)
-    cpu_dirs = [d for d in cgroup.dirs if (d / "cpu.cfs_quota_us").exists()]
-    if cpu_dirs:
-        assert (cpu_dirs[0] / "cpu.cfs_quota_us").read_text().strip() == "25000"
-        assert (cpu_dirs[0] / "cpu.cfs_period_us").read_text().strip() == "100000"
+    if cgroup.version is Enforcement.CGROUP_V2:
+        assert (cgroup.memory_dir / "memory.max").read_text().strip() == str(128 * MiB)
+        if (cgroup.memory_dir / "cpu.max").exists():
+            assert (cgroup.memory_dir / "cpu.max").read_text().split() == ["25000", "100000"]
+    else:
+        assert (cgroup.memory_dir / "memory.limit_in_bytes").read_text().strip() == str(128 * MiB)
+        cpu_dirs = [d for d in cgroup.dirs if (d / "cpu.cfs_quota_us").exists()]
+        if cpu_dirs:
+            assert (cpu_dirs[0] / "cpu.cfs_quota_us").read_text().strip() == "25000"
+            assert (cpu_dirs[0] / "cpu.cfs_period_us").read_text().strip() == "100000"
     status = await cgroup_runtime.status(container_id)
     assert status.pid in cgroup.members()
     assert len(cgroup.members()) == 2  # sh and its background sleep
@@ -185,16 +192,15 @@ def test_mountinfo_and_proc_cgroup_locate_the_agents_cgroups() -> None:
 
 @pytest.mark.needs_root
 def test_detect_places_container_cgroups_under_the_agents_own() -> None:
-    _cgroup_v1_or_skip()
-    driver = detect(Enforcement.CGROUP_V1)
-    own = parse_proc_cgroup(Path("/proc/self/cgroup").read_text())
-    memory_mount = next(
-        m
-        for m in parse_mountinfo(Path("/proc/self/mountinfo").read_text())
-        if "memory" in m.options
-    )
-    assert driver.memory_parent == cgroup_dir(memory_mount, own["memory"]) / "raftsman"
+    version = _cgroups_or_skip()
+    driver = detect(version)
+    assert driver.memory_parent.name == "raftsman" and driver.memory_parent.is_dir()
     assert not any(p.name.startswith("probe-") for p in driver.memory_parent.iterdir())
+    if version is Enforcement.CGROUP_V1:
+        own = parse_proc_cgroup(Path("/proc/self/cgroup").read_text())
+        mounts = parse_mountinfo(Path("/proc/self/mountinfo").read_text())
+        memory_mount = next(m for m in mounts if m.fstype == "cgroup" and "memory" in m.options)
+        assert driver.memory_parent == cgroup_dir(memory_mount, own["memory"]) / "raftsman"
 
 
 def test_detect_explains_why_nothing_is_usable(tmp_path: Path) -> None:
