@@ -16,6 +16,7 @@ def commands() -> list[click.Command]:
     from .apiresources import api_resources
     from .apply import apply, create
     from .delete import delete
+    from .events import events
     from .get import get
     from .label import annotate, label
     from .nodes import cordon, taint, uncordon
@@ -39,4 +40,5 @@ def commands() -> list[click.Command]:
         api_resources,
         rollout,
         set_,
+        events,
     ]

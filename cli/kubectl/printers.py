@@ -308,6 +308,8 @@ def table_rows(
     header: bool = True,
 ) -> list[list[str]]:
     """The table for ``objects`` of one kind, header first (unless ``header=False``)."""
+    if info.kind == "Event" and not show_labels:
+        return event_rows(objects, now=now, all_namespaces=all_namespaces, header=header)
     cols = COLUMNS.get(info.kind, Columns())
     namespaced = all_namespaces and info.namespaced
     head = ["NAMESPACE"] if namespaced else []
@@ -326,6 +328,46 @@ def table_rows(
         if show_labels:
             labels = ",".join(f"{k}={v}" for k, v in sorted(obj.metadata.labels.items()))
             row.append(labels or NONE)
+        rows.append(row)
+    return rows
+
+
+def event_time(event: Any) -> float:
+    """When an Event last happened (lastTimestamp, else eventTime, else creation)."""
+    for field in ("last_timestamp", "event_time", "first_timestamp"):
+        if event.HasField(field):
+            stamp = getattr(event, field)
+            return float(stamp.seconds + stamp.nanos / 1e9)
+    created = event.metadata.creation_timestamp
+    return float(created.seconds + created.nanos / 1e9)
+
+
+def event_rows(
+    events: Sequence[Any], *, now: float, all_namespaces: bool = False, header: bool = True
+) -> list[list[str]]:
+    """kubectl's events table: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE, oldest first;
+    a repeated Event shows ``(xN over AGE)`` after its last-seen age."""
+    head = (["NAMESPACE"] if all_namespaces else []) + [
+        "LAST SEEN",
+        "TYPE",
+        "REASON",
+        "OBJECT",
+        "MESSAGE",
+    ]
+    rows = [head] if header else []
+    for e in sorted(events, key=event_time):
+        seen = human_age(now - event_time(e))
+        if e.count > 1 and e.HasField("first_timestamp"):
+            seen += f" (x{e.count} over {human_age(now - e.first_timestamp.seconds)})"
+        ref = e.involved_object
+        row = [e.metadata.namespace] if all_namespaces else []
+        row += [
+            seen,
+            e.type or "Normal",
+            e.reason,
+            f"{ref.kind.lower()}/{ref.name}",
+            e.message.strip(),
+        ]
         rows.append(row)
     return rows
 

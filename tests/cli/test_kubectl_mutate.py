@@ -181,3 +181,45 @@ def test_get_jsonpath_sort_by_and_watch(cli: Cli) -> None:
         watcher.wait(timeout=10)
     for name in ("zeta", "alpha", "mid"):
         cli.ok("delete", "cm", name)
+
+
+EVENT = """
+apiVersion: v1
+kind: Event
+metadata: {name: %(name)s}
+involvedObject: {kind: Pod, name: %(pod)s, namespace: default}
+reason: %(reason)s
+message: %(message)s
+type: %(type)s
+count: 1
+"""
+
+
+def test_events_table_and_filters(cli: Cli) -> None:
+    cli.ok(
+        "apply",
+        "-f",
+        "-",
+        stdin=EVENT
+        % dict(name="e1", pod="web-1", reason="Scheduled", message="assigned", type="Normal"),
+    )
+    cli.ok(
+        "apply",
+        "-f",
+        "-",
+        stdin=EVENT
+        % dict(name="e2", pod="web-2", reason="BackOff", message="restarting", type="Warning"),
+    )
+    lines = cli.ok("events").splitlines()
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert [line.split()[2:4] for line in lines[1:]] == [
+        ["Scheduled", "pod/web-1"],
+        ["BackOff", "pod/web-2"],
+    ]
+    assert "BackOff" not in cli.ok("events", "--for", "pod/web-1")
+    only = cli.ok("events", "--types", "Warning").splitlines()
+    assert len(only) == 2 and "BackOff" in only[1]
+    assert cli.ok("get", "events").splitlines()[0].split()[:3] == ["LAST", "SEEN", "TYPE"]
+    bad = cli.run("events", "--types", "Loud")
+    assert bad.returncode == 2 and "Event types are Normal and Warning" in bad.stderr
+    cli.ok("delete", "events", "--all")
