@@ -431,8 +431,8 @@ class ProcessRuntime:
     def _signal(self, container_id: ContainerId, sig: signal.Signals) -> None:
         """Signal the container's process group (and, for SIGKILL, its whole cgroup).
 
-        Only while its shim runs: the shim reaps the container's main process only after
-        killing the rest of its group, so until then the group id cannot name anyone else.
+        Only while its shim runs: the shim reaps the container's main process (the group
+        leader) last, just before it exits, so until then the group id cannot be reused.
         """
         directory = self.state_dir / container_id
         started = _read_json(directory / "started.json")

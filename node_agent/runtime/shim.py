@@ -319,10 +319,12 @@ def supervise(
         poller.register(pidfd, select.POLLIN)
     except (AttributeError, OSError):
         pidfd = -1
-    status = None
+    code = -1
+    sig = 0
+    finished_ns = 0
     drain_until = 0.0
-    while streams or status is None:
-        if status is not None:
+    while streams or not finished_ns:
+        if finished_ns:
             timeout = max(0.0, drain_until - time.monotonic())
             if not timeout:
                 break
@@ -338,22 +340,27 @@ def supervise(
                 poller.unregister(fd)
                 os.close(fd)
                 del streams[fd]
-        if status is None and os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
-            # The leader is a zombie until reaped, so its pid (the group id) cannot be
-            # reused before the rest of the group is killed.
-            _kill_rest(pid, launch["cgroup_procs"])
-            status = os.waitpid(pid, 0)[1]
-            finished_ns = time.time_ns()
-            drain_until = time.monotonic() + _DRAIN_SECONDS
-            if pidfd >= 0:
-                poller.unregister(pidfd)
-                os.close(pidfd)
-                pidfd = -1
+        if finished_ns:
+            continue
+        exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if exited is None:
+            continue
+        # Observed, not reaped: the leader stays a zombie -- its pid, the group id, cannot
+        # be reused -- until the rest of its group is killed and the output drained.
+        finished_ns = time.time_ns()
+        if exited.si_code == os.CLD_EXITED:
+            code = exited.si_status
+        else:
+            sig = exited.si_status
+            code = 128 + sig
+        _kill_rest(pid, launch["cgroup_procs"])
+        drain_until = time.monotonic() + _DRAIN_SECONDS
+        if pidfd >= 0:
+            poller.unregister(pidfd)
+            os.close(pidfd)
+            pidfd = -1
     writer.close()
-    code = os.waitstatus_to_exitcode(status)
-    sig = -code if code < 0 else 0
-    if sig:
-        code = 128 + sig
+    os.waitpid(pid, 0)
     if _counters(launch["oom_files"]) > oom_before:
         reason = "OOMKilled"
     else:
