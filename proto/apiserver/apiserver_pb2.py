@@ -23,47 +23,56 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
+from proto.node import node_agent_pb2 as proto_dot_node_dot_node__agent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/apiserver/apiserver.proto\x12\x15raftsman.apiserver.v1\x1a\x19google/protobuf/any.proto\"H\n\x0eObjectResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08warnings\x18\x02 \x03(\t\"f\n\rCreateRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x15\n\rmanifest_json\x18\x02 \x01(\t\x12\x18\n\x10\x66ield_validation\x18\x03 \x01(\t\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x7f\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"_\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"f\n\rUpdateRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x15\n\rmanifest_json\x18\x02 \x01(\t\x12\x18\n\x10\x66ield_validation\x18\x03 \x01(\t\";\n\x13UpdateStatusRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\"|\n\x0cPatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bmerge_patch\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\x08\x12\x18\n\x10\x66ield_validation\x18\x06 \x01(\t\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd3\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12;\n\rpreconditions\x18\x05 \x01(\x0b\x32$.raftsman.apiserver.v1.Preconditions\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\tB\x17\n\x15_grace_period_seconds\"G\n\x0e\x44\x65leteResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07pending\x18\x02 \x01(\x08\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"\xba\x01\n\nWatchEvent\x12\x34\n\x04type\x18\x01 \x01(\x0e\x32&.raftsman.apiserver.v1.WatchEvent.Type\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"P\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x01\x12\x0c\n\x08MODIFIED\x10\x02\x12\x0b\n\x07\x44\x45LETED\x10\x03\x12\x0c\n\x08\x42OOKMARK\x10\x04\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"9\n\x12RecordEventRequest\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any2\xf1\x06\n\tApiServer\x12U\n\x06\x43reate\x12$.raftsman.apiserver.v1.CreateRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12O\n\x03Get\x12!.raftsman.apiserver.v1.GetRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12O\n\x04List\x12\".raftsman.apiserver.v1.ListRequest\x1a#.raftsman.apiserver.v1.ListResponse\x12U\n\x06Update\x12$.raftsman.apiserver.v1.UpdateRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12\x61\n\x0cUpdateStatus\x12*.raftsman.apiserver.v1.UpdateStatusRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12S\n\x05Patch\x12#.raftsman.apiserver.v1.PatchRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12U\n\x06\x44\x65lete\x12$.raftsman.apiserver.v1.DeleteRequest\x1a%.raftsman.apiserver.v1.DeleteResponse\x12Q\n\x05Watch\x12#.raftsman.apiserver.v1.WatchRequest\x1a!.raftsman.apiserver.v1.WatchEvent0\x01\x12Q\n\x04\x42ind\x12\".raftsman.apiserver.v1.BindRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12_\n\x0bRecordEvent\x12).raftsman.apiserver.v1.RecordEventRequest\x1a%.raftsman.apiserver.v1.ObjectResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fproto/apiserver/apiserver.proto\x12\x15raftsman.apiserver.v1\x1a\x19google/protobuf/any.proto\x1a\x1bproto/node/node_agent.proto\"H\n\x0eObjectResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x10\n\x08warnings\x18\x02 \x03(\t\"f\n\rCreateRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x15\n\rmanifest_json\x18\x02 \x01(\t\x12\x18\n\x10\x66ield_validation\x18\x03 \x01(\t\";\n\nGetRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x7f\n\x0bListRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\"_\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12\x18\n\x10resource_version\x18\x02 \x01(\t\x12\x10\n\x08\x63ontinue\x18\x03 \x01(\t\"f\n\rUpdateRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x15\n\rmanifest_json\x18\x02 \x01(\t\x12\x18\n\x10\x66ield_validation\x18\x03 \x01(\t\";\n\x13UpdateStatusRequest\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\"|\n\x0cPatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bmerge_patch\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\x08\x12\x18\n\x10\x66ield_validation\x18\x06 \x01(\t\"6\n\rPreconditions\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x18\n\x10resource_version\x18\x02 \x01(\t\"\xd3\x01\n\rDeleteRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12!\n\x14grace_period_seconds\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12;\n\rpreconditions\x18\x05 \x01(\x0b\x32$.raftsman.apiserver.v1.Preconditions\x12\x1a\n\x12propagation_policy\x18\x06 \x01(\tB\x17\n\x15_grace_period_seconds\"G\n\x0e\x44\x65leteResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07pending\x18\x02 \x01(\x08\"\x92\x01\n\x0cWatchRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"\xba\x01\n\nWatchEvent\x12\x34\n\x04type\x18\x01 \x01(\x0e\x32&.raftsman.apiserver.v1.WatchEvent.Type\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"P\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x01\x12\x0c\n\x08MODIFIED\x10\x02\x12\x0b\n\x07\x44\x45LETED\x10\x03\x12\x0c\n\x08\x42OOKMARK\x10\x04\"N\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\t\"9\n\x12RecordEventRequest\x12#\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\"S\n\nTopRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\"\x9e\x01\n\x0bNodeMetrics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x02 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x03\x12\"\n\x1a\x63pu_allocatable_millicores\x18\x04 \x01(\x03\x12 \n\x18memory_allocatable_bytes\x18\x05 \x01(\x03\x12\r\n\x05\x65rror\x18\x06 \x01(\t\"\x91\x01\n\nPodMetrics\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x63pu_millicores\x18\x03 \x01(\x03\x12\x14\n\x0cmemory_bytes\x18\x04 \x01(\x03\x12\x34\n\ncontainers\x18\x05 \x03(\x0b\x32 .raftsman.node.v1.ContainerUsage\"\x83\x01\n\x0bTopResponse\x12\x31\n\x05nodes\x18\x01 \x03(\x0b\x32\".raftsman.apiserver.v1.NodeMetrics\x12/\n\x04pods\x18\x02 \x03(\x0b\x32!.raftsman.apiserver.v1.PodMetrics\x12\x10\n\x08warnings\x18\x03 \x03(\t2\xd6\x08\n\tApiServer\x12U\n\x06\x43reate\x12$.raftsman.apiserver.v1.CreateRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12O\n\x03Get\x12!.raftsman.apiserver.v1.GetRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12O\n\x04List\x12\".raftsman.apiserver.v1.ListRequest\x1a#.raftsman.apiserver.v1.ListResponse\x12U\n\x06Update\x12$.raftsman.apiserver.v1.UpdateRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12\x61\n\x0cUpdateStatus\x12*.raftsman.apiserver.v1.UpdateStatusRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12S\n\x05Patch\x12#.raftsman.apiserver.v1.PatchRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12U\n\x06\x44\x65lete\x12$.raftsman.apiserver.v1.DeleteRequest\x1a%.raftsman.apiserver.v1.DeleteResponse\x12Q\n\x05Watch\x12#.raftsman.apiserver.v1.WatchRequest\x1a!.raftsman.apiserver.v1.WatchEvent0\x01\x12Q\n\x04\x42ind\x12\".raftsman.apiserver.v1.BindRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12_\n\x0bRecordEvent\x12).raftsman.apiserver.v1.RecordEventRequest\x1a%.raftsman.apiserver.v1.ObjectResponse\x12G\n\x07PodLogs\x12\x1d.raftsman.node.v1.LogsRequest\x1a\x1b.raftsman.node.v1.LogsChunk0\x01\x12L\n\x07PodExec\x12\x1d.raftsman.node.v1.ExecRequest\x1a\x1e.raftsman.node.v1.ExecResponse(\x01\x30\x01\x12L\n\x03Top\x12!.raftsman.apiserver.v1.TopRequest\x1a\".raftsman.apiserver.v1.TopResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'proto.apiserver.apiserver_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTRESPONSE']._serialized_start=85
-  _globals['_OBJECTRESPONSE']._serialized_end=157
-  _globals['_CREATEREQUEST']._serialized_start=159
-  _globals['_CREATEREQUEST']._serialized_end=261
-  _globals['_GETREQUEST']._serialized_start=263
-  _globals['_GETREQUEST']._serialized_end=322
-  _globals['_LISTREQUEST']._serialized_start=324
-  _globals['_LISTREQUEST']._serialized_end=451
-  _globals['_LISTRESPONSE']._serialized_start=453
-  _globals['_LISTRESPONSE']._serialized_end=548
-  _globals['_UPDATEREQUEST']._serialized_start=550
-  _globals['_UPDATEREQUEST']._serialized_end=652
-  _globals['_UPDATESTATUSREQUEST']._serialized_start=654
-  _globals['_UPDATESTATUSREQUEST']._serialized_end=713
-  _globals['_PATCHREQUEST']._serialized_start=715
-  _globals['_PATCHREQUEST']._serialized_end=839
-  _globals['_PRECONDITIONS']._serialized_start=841
-  _globals['_PRECONDITIONS']._serialized_end=895
-  _globals['_DELETEREQUEST']._serialized_start=898
-  _globals['_DELETEREQUEST']._serialized_end=1109
-  _globals['_DELETERESPONSE']._serialized_start=1111
-  _globals['_DELETERESPONSE']._serialized_end=1182
-  _globals['_WATCHREQUEST']._serialized_start=1185
-  _globals['_WATCHREQUEST']._serialized_end=1331
-  _globals['_WATCHEVENT']._serialized_start=1334
-  _globals['_WATCHEVENT']._serialized_end=1520
-  _globals['_WATCHEVENT_TYPE']._serialized_start=1440
-  _globals['_WATCHEVENT_TYPE']._serialized_end=1520
-  _globals['_BINDREQUEST']._serialized_start=1522
-  _globals['_BINDREQUEST']._serialized_end=1600
-  _globals['_RECORDEVENTREQUEST']._serialized_start=1602
-  _globals['_RECORDEVENTREQUEST']._serialized_end=1659
-  _globals['_APISERVER']._serialized_start=1662
-  _globals['_APISERVER']._serialized_end=2543
+  _globals['_OBJECTRESPONSE']._serialized_start=114
+  _globals['_OBJECTRESPONSE']._serialized_end=186
+  _globals['_CREATEREQUEST']._serialized_start=188
+  _globals['_CREATEREQUEST']._serialized_end=290
+  _globals['_GETREQUEST']._serialized_start=292
+  _globals['_GETREQUEST']._serialized_end=351
+  _globals['_LISTREQUEST']._serialized_start=353
+  _globals['_LISTREQUEST']._serialized_end=480
+  _globals['_LISTRESPONSE']._serialized_start=482
+  _globals['_LISTRESPONSE']._serialized_end=577
+  _globals['_UPDATEREQUEST']._serialized_start=579
+  _globals['_UPDATEREQUEST']._serialized_end=681
+  _globals['_UPDATESTATUSREQUEST']._serialized_start=683
+  _globals['_UPDATESTATUSREQUEST']._serialized_end=742
+  _globals['_PATCHREQUEST']._serialized_start=744
+  _globals['_PATCHREQUEST']._serialized_end=868
+  _globals['_PRECONDITIONS']._serialized_start=870
+  _globals['_PRECONDITIONS']._serialized_end=924
+  _globals['_DELETEREQUEST']._serialized_start=927
+  _globals['_DELETEREQUEST']._serialized_end=1138
+  _globals['_DELETERESPONSE']._serialized_start=1140
+  _globals['_DELETERESPONSE']._serialized_end=1211
+  _globals['_WATCHREQUEST']._serialized_start=1214
+  _globals['_WATCHREQUEST']._serialized_end=1360
+  _globals['_WATCHEVENT']._serialized_start=1363
+  _globals['_WATCHEVENT']._serialized_end=1549
+  _globals['_WATCHEVENT_TYPE']._serialized_start=1469
+  _globals['_WATCHEVENT_TYPE']._serialized_end=1549
+  _globals['_BINDREQUEST']._serialized_start=1551
+  _globals['_BINDREQUEST']._serialized_end=1629
+  _globals['_RECORDEVENTREQUEST']._serialized_start=1631
+  _globals['_RECORDEVENTREQUEST']._serialized_end=1688
+  _globals['_TOPREQUEST']._serialized_start=1690
+  _globals['_TOPREQUEST']._serialized_end=1773
+  _globals['_NODEMETRICS']._serialized_start=1776
+  _globals['_NODEMETRICS']._serialized_end=1934
+  _globals['_PODMETRICS']._serialized_start=1937
+  _globals['_PODMETRICS']._serialized_end=2082
+  _globals['_TOPRESPONSE']._serialized_start=2085
+  _globals['_TOPRESPONSE']._serialized_end=2216
+  _globals['_APISERVER']._serialized_start=2219
+  _globals['_APISERVER']._serialized_end=3329
 # @@protoc_insertion_point(module_scope)

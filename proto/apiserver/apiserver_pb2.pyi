@@ -1,4 +1,5 @@
 from google.protobuf import any_pb2 as _any_pb2
+from proto.node import node_agent_pb2 as _node_agent_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -177,3 +178,55 @@ class RecordEventRequest(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: _any_pb2.Any
     def __init__(self, event: _Optional[_Union[_any_pb2.Any, _Mapping]] = ...) -> None: ...
+
+class TopRequest(_message.Message):
+    __slots__ = ("kind", "namespace", "name", "label_selector")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    namespace: str
+    name: str
+    label_selector: str
+    def __init__(self, kind: _Optional[str] = ..., namespace: _Optional[str] = ..., name: _Optional[str] = ..., label_selector: _Optional[str] = ...) -> None: ...
+
+class NodeMetrics(_message.Message):
+    __slots__ = ("name", "cpu_millicores", "memory_bytes", "cpu_allocatable_millicores", "memory_allocatable_bytes", "error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_ALLOCATABLE_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ALLOCATABLE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    cpu_millicores: int
+    memory_bytes: int
+    cpu_allocatable_millicores: int
+    memory_allocatable_bytes: int
+    error: str
+    def __init__(self, name: _Optional[str] = ..., cpu_millicores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., cpu_allocatable_millicores: _Optional[int] = ..., memory_allocatable_bytes: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class PodMetrics(_message.Message):
+    __slots__ = ("namespace", "name", "cpu_millicores", "memory_bytes", "containers")
+    NAMESPACE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLICORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    namespace: str
+    name: str
+    cpu_millicores: int
+    memory_bytes: int
+    containers: _containers.RepeatedCompositeFieldContainer[_node_agent_pb2.ContainerUsage]
+    def __init__(self, namespace: _Optional[str] = ..., name: _Optional[str] = ..., cpu_millicores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., containers: _Optional[_Iterable[_Union[_node_agent_pb2.ContainerUsage, _Mapping]]] = ...) -> None: ...
+
+class TopResponse(_message.Message):
+    __slots__ = ("nodes", "pods", "warnings")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    PODS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeMetrics]
+    pods: _containers.RepeatedCompositeFieldContainer[PodMetrics]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeMetrics, _Mapping]]] = ..., pods: _Optional[_Iterable[_Union[PodMetrics, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

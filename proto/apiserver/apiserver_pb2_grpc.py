@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from proto.apiserver import apiserver_pb2 as proto_dot_apiserver_dot_apiserver__pb2
+from proto.node import node_agent_pb2 as proto_dot_node_dot_node__agent__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -84,6 +85,21 @@ class ApiServerStub:
                 request_serializer=proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.SerializeToString,
                 response_deserializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
                 _registered_method=True)
+        self.PodLogs = channel.unary_stream(
+                '/raftsman.apiserver.v1.ApiServer/PodLogs',
+                request_serializer=proto_dot_node_dot_node__agent__pb2.LogsRequest.SerializeToString,
+                response_deserializer=proto_dot_node_dot_node__agent__pb2.LogsChunk.FromString,
+                _registered_method=True)
+        self.PodExec = channel.stream_stream(
+                '/raftsman.apiserver.v1.ApiServer/PodExec',
+                request_serializer=proto_dot_node_dot_node__agent__pb2.ExecRequest.SerializeToString,
+                response_deserializer=proto_dot_node_dot_node__agent__pb2.ExecResponse.FromString,
+                _registered_method=True)
+        self.Top = channel.unary_unary(
+                '/raftsman.apiserver.v1.ApiServer/Top',
+                request_serializer=proto_dot_apiserver_dot_apiserver__pb2.TopRequest.SerializeToString,
+                response_deserializer=proto_dot_apiserver_dot_apiserver__pb2.TopResponse.FromString,
+                _registered_method=True)
 
 
 class ApiServerServicer:
@@ -149,6 +165,28 @@ class ApiServerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PodLogs(self, request, context):
+        """`logs`: the namespace, pod and container of the request name the container; `node`
+        is set by the server.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PodExec(self, request_iterator, context):
+        """`exec`: as NodeAgent.Exec; the first message's `start` names the pod.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Top(self, request, context):
+        """`top nodes` / `top pods`: cpu and memory usage measured by the node agents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -201,6 +239,21 @@ def add_ApiServerServicer_to_server(servicer, server):
                     servicer.RecordEvent,
                     request_deserializer=proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.FromString,
                     response_serializer=proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.SerializeToString,
+            ),
+            'PodLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.PodLogs,
+                    request_deserializer=proto_dot_node_dot_node__agent__pb2.LogsRequest.FromString,
+                    response_serializer=proto_dot_node_dot_node__agent__pb2.LogsChunk.SerializeToString,
+            ),
+            'PodExec': grpc.stream_stream_rpc_method_handler(
+                    servicer.PodExec,
+                    request_deserializer=proto_dot_node_dot_node__agent__pb2.ExecRequest.FromString,
+                    response_serializer=proto_dot_node_dot_node__agent__pb2.ExecResponse.SerializeToString,
+            ),
+            'Top': grpc.unary_unary_rpc_method_handler(
+                    servicer.Top,
+                    request_deserializer=proto_dot_apiserver_dot_apiserver__pb2.TopRequest.FromString,
+                    response_serializer=proto_dot_apiserver_dot_apiserver__pb2.TopResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -473,6 +526,87 @@ class ApiServer:
             '/raftsman.apiserver.v1.ApiServer/RecordEvent',
             proto_dot_apiserver_dot_apiserver__pb2.RecordEventRequest.SerializeToString,
             proto_dot_apiserver_dot_apiserver__pb2.ObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PodLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/raftsman.apiserver.v1.ApiServer/PodLogs',
+            proto_dot_node_dot_node__agent__pb2.LogsRequest.SerializeToString,
+            proto_dot_node_dot_node__agent__pb2.LogsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PodExec(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/raftsman.apiserver.v1.ApiServer/PodExec',
+            proto_dot_node_dot_node__agent__pb2.ExecRequest.SerializeToString,
+            proto_dot_node_dot_node__agent__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Top(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/raftsman.apiserver.v1.ApiServer/Top',
+            proto_dot_apiserver_dot_apiserver__pb2.TopRequest.SerializeToString,
+            proto_dot_apiserver_dot_apiserver__pb2.TopResponse.FromString,
             options,
             channel_credentials,
             insecure,
