@@ -12,11 +12,14 @@ from node_agent.runtime.base import (
     ContainerExistsError,
     ContainerNotRunningError,
     ContainerRunningError,
+    ContainerRuntime,
     ContainerSpec,
     ContainerState,
+    Enforcement,
     StartError,
     exec_capture,
 )
+from node_agent.runtime.process import ProcessRuntime
 from node_agent.runtime.sim import Behaviour, SimRuntime, behaviour_of
 
 
@@ -203,3 +206,15 @@ async def test_hundred_nodes_with_ten_pods_each(autojump_clock: trio.testing.Moc
     for node in nodes:
         running += sum(1 for info in await node.containers() if info.status.running)
     assert running == 500
+
+
+def test_both_runtimes_satisfy_the_protocol(tmp_path: Path) -> None:
+    # mypy checks the assignment; the names are what container ids are prefixed with.
+    runtimes: list[ContainerRuntime] = [
+        SimRuntime(),
+        ProcessRuntime(state_dir=tmp_path / "containers", enforcement=Enforcement.NONE),
+    ]
+    assert [(r.name, r.enforcement) for r in runtimes] == [
+        ("sim", Enforcement.NONE),
+        ("process", Enforcement.NONE),
+    ]
