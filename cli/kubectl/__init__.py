@@ -16,6 +16,7 @@ def commands() -> list[click.Command]:
     from .apiresources import api_resources
     from .apply import apply, create
     from .delete import delete
+    from .describe import describe
     from .events import events
     from .get import get
     from .label import annotate, label
@@ -41,4 +42,5 @@ def commands() -> list[click.Command]:
         rollout,
         set_,
         events,
+        describe,
     ]

@@ -223,3 +223,55 @@ def test_events_table_and_filters(cli: Cli) -> None:
     bad = cli.run("events", "--types", "Loud")
     assert bad.returncode == 2 and "Event types are Normal and Warning" in bad.stderr
     cli.ok("delete", "events", "--all")
+
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: desc-pod, labels: {app: desc}}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, "sleep 1000"]
+    ports: [{containerPort: 8080}]
+    env: [{name: MODE, value: fast}]
+    resources: {requests: {cpu: 100m}}
+    readinessProbe: {tcpSocket: {port: 8080}}
+"""
+
+
+def test_describe(cli: Cli) -> None:
+    cli.ok("apply", "-f", "-", stdin=POD)
+    cli.ok(
+        "apply",
+        "-f",
+        "-",
+        stdin=EVENT
+        % dict(name="d1", pod="desc-pod", reason="Scheduled", message="placed", type="Normal"),
+    )
+    text = cli.ok("describe", "pod", "desc-pod")
+    lines = text.splitlines()
+    assert lines[0].split() == ["Name:", "desc-pod"]
+    assert any(line.split() == ["Labels:", "app=desc"] for line in lines)
+    assert "Containers:" in lines and "  main:" in lines
+    assert any("Command:" in line and "sh -c sleep 1000" in line for line in lines)
+    assert any(line.split() == ["MODE:", "fast"] for line in lines)
+    assert any("Readiness:" in line and "tcp-socket :8080" in line for line in lines)
+    assert "Events:" in lines and any("Scheduled" in line and "placed" in line for line in lines)
+    svc = "apiVersion: v1\nkind: Service\nmetadata: {name: desc}\nspec: {selector: {app: desc}, ports: [{port: 80, targetPort: 8080}]}\n"
+    cli.ok("apply", "-f", "-", stdin=svc)
+    service = cli.ok("describe", "svc/desc").splitlines()
+    assert any(line.split()[:2] == ["Type:", "ClusterIP"] for line in service)
+    assert any(line.split() == ["TargetPort:", "8080/TCP"] for line in service)
+    assert service[-1].split() == ["Events:", "<none>"]
+    cm = cli.ok("describe", "cm", "-l", "nothing=here")
+    assert cm == "" or cm == "\n"
+    missing = cli.run("describe", "pod", "nope")
+    assert (
+        missing.returncode == 1
+        and missing.stderr == 'Error from server (NotFound): pods "nope" not found\n'
+    )
+    cli.ok("delete", "pod", "desc-pod", "--grace-period=0")
+    cli.ok("delete", "svc", "desc")
+    cli.ok("delete", "events", "--all")
