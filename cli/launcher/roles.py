@@ -155,6 +155,7 @@ def _controller_manager_argv(proc: ProcessRecord, cluster: ClusterState) -> list
         f"--server={_api_servers(cluster)}",
         *_leader_flags(proc),
         f"--node-monitor-grace-period={LOCAL_TIMINGS['node-monitor-grace-period']:g}",
+        f"--default-toleration-seconds={int(LOCAL_TIMINGS['default-toleration-seconds'])}",
     ]
 
 
