@@ -162,7 +162,11 @@ async def test_creates_hash_named_replica_set_and_reports_availability(
     pods = await wait_until(lambda: _count(live_pods(api, ns), 3))
     assert {p.metadata.labels[POD_TEMPLATE_HASH_LABEL] for p in pods} == {pod_hash}
 
-    d = await get(api, "Deployment", "web", ns)
+    async def unavailable() -> Any:
+        got = await get(api, "Deployment", "web", ns)
+        return got if condition(got, "Available") else None
+
+    d = await wait_until(unavailable)
     assert d.metadata.annotations[REVISION] == "1"
     assert condition(d, "Available") == ("False", "MinimumReplicasUnavailable")
     nursery.start_soon(FakeKubelet(api, ns, {"app:1"}).run)
