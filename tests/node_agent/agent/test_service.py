@@ -2,115 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from node_agent.agent.lookup import ContainerRef
-from node_agent.agent.service import NodeAgentService
-from node_agent.runtime.base import ContainerId, ContainerSpec
-from node_agent.runtime.logs import LogRotation
+from node_agent.runtime.base import ContainerId
 from node_agent.runtime.process import ProcessRuntime
 from proto import rpc
 from proto.node import node_agent_pb2 as pb
 from proto.node import node_agent_pb2_grpc
-from tests.node_agent.runtime.conftest import PATH, _kill_everything
+from tests.node_agent.agent.fake_agent import FakeLookup, RunningAgent, running_agent
 from tests.support.processes import async_wait_for
 
 NODE = "n1"
 
-SpecFactory = Callable[..., ContainerSpec]
-
 
 @pytest.fixture
-def make(tmp_path: Path) -> SpecFactory:
-    """``make(name, argv, **fields)``: a container of pod default/web-1 under ``tmp_path``."""
-
-    def spec(name: str, argv: list[str], **fields: object) -> ContainerSpec:
-        values: dict[str, object] = {
-            "pod_uid": "uid-1",
-            "pod_namespace": "default",
-            "pod_name": "web-1",
-            "container_name": name,
-            "attempt": 0,
-            "argv": tuple(argv),
-            "root_dir": tmp_path / "pods" / name,
-            "log_path": tmp_path / "logs" / name / "0.log",
-            "env": {"PATH": PATH},
-        }
-        values.update(fields)
-        return ContainerSpec(**values)  # type: ignore[arg-type]
-
-    return spec
-
-
-@dataclass
-class FakeLookup:
-    """Pods as the pod workers would describe them: instances per container, oldest first."""
-
-    pods_: dict[tuple[str, str], dict[str, list[ContainerRef]]] = field(default_factory=dict)
-
-    def add(self, namespace: str, pod: str, container: str, ref: ContainerRef) -> None:
-        self.pods_.setdefault((namespace, pod), {}).setdefault(container, []).append(ref)
-
-    def find(
-        self, namespace: str, pod: str, container: str, *, previous: bool = False
-    ) -> ContainerRef | None:
-        instances = self.pods_.get((namespace, pod), {}).get(container)
-        if instances is None:
-            return None
-        if previous:
-            if len(instances) < 2:
-                return ContainerRef(container_id=None, log_path=None, running=False)
-            return instances[-2]
-        return instances[-1]
-
-    def default_container(self, namespace: str, pod: str) -> str | None:
-        containers = self.pods_.get((namespace, pod))
-        return None if containers is None else next(iter(containers))
-
-    def pods(self) -> list[tuple[str, str]]:
-        return list(self.pods_)
-
-    def containers(self, namespace: str, pod: str) -> list[tuple[str, ContainerRef]]:
-        return [(n, refs[-1]) for n, refs in self.pods_.get((namespace, pod), {}).items()]
+async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
+    """The API served on a free port, with a stub of it."""
+    async with running_agent(tmp_path, node_name=NODE) as running:
+        async with rpc.connect(running.server.address) as channel:
+            yield Agent(running, channel.stub(node_agent_pb2_grpc.NodeAgentStub))
 
 
 @dataclass
 class Agent:
-    lookup: FakeLookup
-    runtime: ProcessRuntime
-    stub: object
-    service: NodeAgentService
+    running: RunningAgent
+    stub: Any
 
+    @property
+    def lookup(self) -> FakeLookup:
+        return self.running.lookup
 
-@pytest.fixture
-async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
-    """The API served on a free port; the runtime rotates logs at 1 KiB (follow meets rotation)."""
-    state_dir = tmp_path / "containers"
-    runtime = ProcessRuntime(state_dir=state_dir, rotation=LogRotation(max_bytes=1024, keep=5))
-    lookup = FakeLookup()
-    service = NodeAgentService(runtime, lookup, node_name=NODE, poll_interval=0.02, cpu_window=0.5)
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(service.serve)
-        async with rpc.connect(server.address) as channel:
-            try:
-                yield Agent(
-                    lookup, runtime, channel.stub(node_agent_pb2_grpc.NodeAgentStub), service
-                )
-            finally:
-                try:
-                    for info in await runtime.containers():
-                        if info.status.running:
-                            await runtime.stop(info.id, grace=0)
-                        await runtime.remove(info.id)
-                finally:
-                    _kill_everything(state_dir)
-        nursery.cancel_scope.cancel()
+    @property
+    def runtime(self) -> ProcessRuntime:
+        return self.running.runtime
 
 
 def _write_log(path: Path, lines: list[tuple[datetime, str, str]]) -> None:
@@ -124,20 +56,14 @@ def _write_log(path: Path, lines: list[tuple[datetime, str, str]]) -> None:
 async def _logs(agent: Agent, **fields: object) -> bytes:
     request = pb.LogsRequest(namespace="default", pod="web-1", **fields)  # type: ignore[arg-type]
     out = b""
-    async with agent.stub.Logs(request) as stream:  # type: ignore[attr-defined]
+    async with agent.stub.Logs(request) as stream:
         async for chunk in stream:
             out += chunk.data
     return out
 
 
-async def _start(
-    agent: Agent, make: SpecFactory, container: str, argv: list[str], **kw: object
-) -> ContainerRef:
-    spec = make(container, argv, **kw)
-    container_id = await agent.runtime.start(spec)
-    ref = ContainerRef(container_id=container_id, log_path=spec.log_path, running=True)
-    agent.lookup.add("default", "web-1", container, ref)
-    return ref
+async def _start(agent: Agent, container: str, argv: list[str], **kw: object) -> ContainerRef:
+    return await agent.running.start_container("default", "web-1", container, argv, **kw)
 
 
 # ------------------------------------------------------------------------------ logs
@@ -211,11 +137,10 @@ async def test_logs_errors_are_specific(agent: Agent) -> None:
 
 async def test_follow_streams_until_the_container_exits_across_rotation(
     agent: Agent,
-    make: SpecFactory,
 ) -> None:
     # 60 lines of ~40 bytes through 1 KiB log files: about 3 rotations while we follow.
     script = 'i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "line $i padded to be forty bytes long"; sleep 0.01; done'
-    await _start(agent, make, "app", ["sh", "-c", f"sleep 0.3; {script}"])
+    await _start(agent, "app", ["sh", "-c", f"sleep 0.3; {script}"])
     with trio.fail_after(20):
         out = await _logs(agent, follow=True)
     assert out.decode().splitlines() == [
@@ -225,9 +150,8 @@ async def test_follow_streams_until_the_container_exits_across_rotation(
 
 async def test_follow_with_tail_starts_from_the_last_lines(
     agent: Agent,
-    make: SpecFactory,
 ) -> None:
-    ref = await _start(agent, make, "app", ["sh", "-c", "echo a; echo b; echo c; sleep 60"])
+    ref = await _start(agent, "app", ["sh", "-c", "echo a; echo b; echo c; sleep 60"])
     log_path = ref.log_path
     assert log_path is not None
 
@@ -240,7 +164,7 @@ async def test_follow_with_tail_starts_from_the_last_lines(
         request = pb.LogsRequest(namespace="default", pod="web-1", follow=True, tail_lines=1)
 
         async def follow() -> None:
-            async with agent.stub.Logs(request) as stream:  # type: ignore[attr-defined]
+            async with agent.stub.Logs(request) as stream:
                 async for chunk in stream:
                     received.append(chunk.data)
 
@@ -259,7 +183,7 @@ async def _exec(
     agent: Agent, start: pb.ExecStart, stdin: list[bytes] | None = None, *, close: bool = True
 ) -> tuple[bytes, bytes, int | None]:
     out, err, code = b"", b"", None
-    async with agent.stub.Exec() as stream:  # type: ignore[attr-defined]
+    async with agent.stub.Exec() as stream:
         await stream.send(pb.ExecRequest(start=start))
         for chunk in stdin or []:
             await stream.send(pb.ExecRequest(stdin=chunk))
@@ -273,12 +197,8 @@ async def _exec(
     return out, err, code
 
 
-async def test_exec_streams_stdin_stdout_stderr_and_exit_code(
-    agent: Agent, make: SpecFactory
-) -> None:
-    await _start(
-        agent, make, "app", ["sleep", "60"], env={"PATH": "/usr/bin:/bin", "GREETING": "hi"}
-    )
+async def test_exec_streams_stdin_stdout_stderr_and_exit_code(agent: Agent) -> None:
+    await _start(agent, "app", ["sleep", "60"], env={"PATH": "/usr/bin:/bin", "GREETING": "hi"})
     start = pb.ExecStart(
         namespace="default",
         pod="web-1",
@@ -296,16 +216,15 @@ async def test_exec_streams_stdin_stdout_stderr_and_exit_code(
 )
 async def test_exec_returns_when_the_command_exits_although_stdin_stays_open(
     agent: Agent,
-    make: SpecFactory,
 ) -> None:
-    await _start(agent, make, "app", ["sleep", "60"])
+    await _start(agent, "app", ["sleep", "60"])
     start = pb.ExecStart(pod="web-1", command=["sh", "-c", "echo done"], stdin=True)
     with trio.fail_after(5):
         assert await _exec(agent, start, close=False) == (b"done\n", b"", 0)
 
 
-async def test_exec_in_a_container_that_is_not_running(agent: Agent, make: SpecFactory) -> None:
-    ref = await _start(agent, make, "app", ["true"])
+async def test_exec_in_a_container_that_is_not_running(agent: Agent) -> None:
+    ref = await _start(agent, "app", ["true"])
     assert ref.container_id is not None
     await agent.runtime.wait(ref.container_id)
     start = pb.ExecStart(pod="web-1", command=["ls"])
@@ -322,8 +241,8 @@ async def test_exec_in_a_container_that_is_not_running(agent: Agent, make: SpecF
         await _exec(agent, start)
 
 
-async def test_exec_bad_requests(agent: Agent, make: SpecFactory) -> None:
-    await _start(agent, make, "app", ["sleep", "60"])
+async def test_exec_bad_requests(agent: Agent) -> None:
+    await _start(agent, "app", ["sleep", "60"])
     with pytest.raises(rpc.InvalidArgument, match="tty"):
         await _exec(agent, pb.ExecStart(pod="web-1", command=["sh"], tty=True))
     with pytest.raises(rpc.InvalidArgument, match="exec needs a command"):
@@ -333,7 +252,7 @@ async def test_exec_bad_requests(agent: Agent, make: SpecFactory) -> None:
     ):
         await _exec(agent, pb.ExecStart(pod="web-1", container="x", command=["ls"]))
     with pytest.raises(rpc.InvalidArgument, match="first Exec message"):
-        async with agent.stub.Exec() as stream:  # type: ignore[attr-defined]
+        async with agent.stub.Exec() as stream:
             await stream.send(pb.ExecRequest(stdin=b"x"))
             await stream.done_writing()
             async for _ in stream:
@@ -345,12 +264,12 @@ async def test_exec_bad_requests(agent: Agent, make: SpecFactory) -> None:
 # ------------------------------------------------------------------------------ stats
 
 
-async def test_stats_reports_cpu_rates_and_memory(agent: Agent, make: SpecFactory) -> None:
-    await _start(agent, make, "busy", ["sh", "-c", "while :; do :; done"])
-    await _start(agent, make, "idle", ["sleep", "60"])
+async def test_stats_reports_cpu_rates_and_memory(agent: Agent) -> None:
+    await _start(agent, "busy", ["sh", "-c", "while :; do :; done"])
+    await _start(agent, "idle", ["sleep", "60"])
     with trio.fail_after(20):
-        first = await agent.stub.Stats(pb.StatsRequest())  # type: ignore[attr-defined]
-        second = await agent.stub.Stats(pb.StatsRequest(namespace="default", node=NODE))  # type: ignore[attr-defined]
+        first = await agent.stub.Stats(pb.StatsRequest())
+        second = await agent.stub.Stats(pb.StatsRequest(namespace="default", node=NODE))
     for response in (first, second):
         assert response.node == NODE
         assert response.window_seconds >= 0.5
@@ -362,5 +281,5 @@ async def test_stats_reports_cpu_rates_and_memory(agent: Agent, make: SpecFactor
         assert pod.cpu_millicores == sum(c.cpu_millicores for c in pod.containers)
         assert pod.memory_bytes == sum(c.memory_bytes for c in pod.containers)
         assert response.memory_bytes > pod.memory_bytes  # the agent itself counts too
-    other = await agent.stub.Stats(pb.StatsRequest(namespace="other"))  # type: ignore[attr-defined]
+    other = await agent.stub.Stats(pb.StatsRequest(namespace="other"))
     assert list(other.pods) == []
