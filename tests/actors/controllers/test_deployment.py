@@ -368,3 +368,28 @@ async def _count(pods: Any, n: int) -> list[Any] | None:
 async def _revision_is(api: ApiClient, ns: str, name: str, revision: str) -> Any:
     d = await get(api, "Deployment", name, ns)
     return d if d.metadata.annotations.get(REVISION) == revision else None
+
+
+async def test_scaling_mid_rollout_is_proportional(
+    api: ApiClient, ns: str, controllers: Harness, nursery: trio.Nursery
+) -> None:
+    # app:2 pods never become ready, so the rollout stalls with both ReplicaSets active.
+    nursery.start_soon(FakeKubelet(api, ns, {"app:1"}).run)
+    await api.create(a_deployment("prop", ns, 4))
+    d = await wait_until(lambda: complete(api, ns, "prop"))
+    d.spec.template.spec.containers[0].image = "app:2"
+    await api.update(d)
+
+    async def sizes(expected: dict[str, int]) -> dict[str, int] | None:
+        rss = await replica_sets(api, ns)
+        got = {rs.spec.template.spec.containers[0].image: rs.spec.replicas for rs in rss}
+        return got if got == expected else None
+
+    # 4 replicas, surge 1, unavailable 1: old 3 + new 2 and no further.
+    await wait_until(lambda: sizes({"app:1": 3, "app:2": 2}))
+    await api.patch_merge("Deployment", "prop", {"spec": {"replicas": 8}}, namespace=ns)
+    # 8 replicas + surge 2 = 10, split 3:2 as before.
+    await wait_until(lambda: sizes({"app:1": 6, "app:2": 4}))
+    await api.patch_merge("Deployment", "prop", {"spec": {"replicas": 2}}, namespace=ns)
+    # 2 replicas + surge 1 = 3: 6*3/10 -> 2, 4*3/10 -> 1.
+    await wait_until(lambda: sizes({"app:1": 2, "app:2": 1}))
