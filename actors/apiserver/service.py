@@ -38,6 +38,7 @@ from typing import Any
 from actors.apiserver import admission, events, lifecycle, namespaces, objects, storage
 from actors.apiserver.allocation import Allocator, ClaimTaken, keep_allocated
 from actors.apiserver.merge_patch import apply_merge_patch, strict_error
+from actors.apiserver.proxy import NodeProxy
 from actors.apiserver.selectors import Filter, compile_filter
 from actors.apiserver.storage import Storage
 from actors.apiserver.watch_cache import CacheEvent, EventKind, NotCaughtUp, WatchCache
@@ -121,6 +122,7 @@ class ApiService:
         self.allocator = allocator or Allocator(storage.client)
         self.bookmark_interval = bookmark_interval
         self.event_window = event_window
+        self.node_proxy = NodeProxy(storage, caches)
 
     async def _allocating(self, write: Callable[[], Awaitable[Any]], requested: list[Any]) -> Any:
         """Run ``write`` until its drawn allocations win; ``requested[0]`` is the object
@@ -320,6 +322,17 @@ class ApiService:
             requested,
         )
         return pb.ObjectResponse(object=objects.pack(written), warnings=warnings)
+
+    # ------------------------------------------------------------------ node agents (.proxy)
+
+    async def PodLogs(self, request: Any, ctx: rpc.ServerContext) -> None:
+        await self.node_proxy.pod_logs(request, ctx)
+
+    async def PodExec(self, requests: Any, ctx: rpc.ServerContext) -> None:
+        await self.node_proxy.pod_exec(requests, ctx)
+
+    async def Top(self, request: pb.TopRequest, ctx: rpc.ServerContext) -> pb.TopResponse:
+        return await self.node_proxy.top(request, ctx)
 
     # ------------------------------------------------------------------ events
 

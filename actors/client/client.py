@@ -29,12 +29,21 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
+import trio
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
@@ -43,6 +52,7 @@ from proto.apiserver import apiserver_pb2 as pb
 from proto.apiserver import apiserver_pb2_grpc
 from proto.k8s import kinds
 from proto.k8s.kinds import KindInfo
+from proto.node import node_agent_pb2 as node_pb
 
 from . import errors
 
@@ -388,6 +398,131 @@ class ApiClient:
         _, stub = self._stubs[self._current]
         async with stub.Watch(request) as responses:
             yield WatchStream(responses)
+
+    # ------------------------------------------------------------------ node agents
+
+    async def logs(
+        self,
+        name: str,
+        *,
+        namespace: str = "",
+        container: str = "",
+        follow: bool = False,
+        previous: bool = False,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+        since_seconds: int | None = None,
+        since_time: str = "",
+        limit_bytes: int | None = None,
+    ) -> AsyncGenerator[bytes, None]:
+        """The log of a pod's container, in chunks of whole lines (``kubectl logs``).
+
+        ``async for chunk in api.logs("web-1", follow=True)``; wrap it in
+        :func:`contextlib.aclosing` when the loop may stop early. With ``follow`` it ends
+        when the container exits. The container defaults to the pod's default container.
+        """
+        request = node_pb.LogsRequest(
+            namespace=namespace,
+            pod=name,
+            container=container,
+            follow=follow,
+            previous=previous,
+            timestamps=timestamps,
+            since_time=since_time,
+        )
+        if tail_lines is not None:
+            request.tail_lines = tail_lines
+        if since_seconds is not None:
+            request.since_seconds = since_seconds
+        if limit_bytes is not None:
+            request.limit_bytes = limit_bytes
+        _, stub = self._stubs[self._current]
+        try:
+            async with stub.PodLogs(request) as chunks:
+                async for chunk in chunks:
+                    yield chunk.data
+        except rpc.RpcError as exc:
+            raise errors.translate(exc) from None
+
+    async def exec(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        namespace: str = "",
+        container: str = "",
+        stdin: AsyncIterable[bytes] | None = None,
+        stdout: Callable[[bytes], Awaitable[None]] | None = None,
+        stderr: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> int:
+        """Run ``command`` in a running container of pod ``name``; its exit code.
+
+        ``stdin`` chunks are sent as they come (its end closes the command's stdin;
+        None: the command reads nothing). Output chunks are awaited into ``stdout`` and
+        ``stderr`` in order (None discards them).
+        """
+        start = node_pb.ExecStart(
+            namespace=namespace,
+            pod=name,
+            container=container,
+            command=list(command),
+            stdin=stdin is not None,
+        )
+        _, stub = self._stubs[self._current]
+        failure: rpc.RpcError | None = None
+        code: int | None = None
+        try:
+            async with stub.PodExec() as call:
+                await call.send(node_pb.ExecRequest(start=start))
+
+                async def feed() -> None:
+                    assert stdin is not None
+                    try:
+                        async for chunk in stdin:
+                            await call.send(node_pb.ExecRequest(stdin=chunk))
+                        await call.done_writing()
+                    except rpc.RpcError:
+                        pass  # the call ended; its status arrives with the responses
+
+                async with trio.open_nursery() as nursery:
+                    if stdin is not None:
+                        nursery.start_soon(feed)
+                    else:
+                        await call.done_writing()
+                    try:
+                        async for response in call:
+                            if response.stdout and stdout is not None:
+                                await stdout(response.stdout)
+                            if response.stderr and stderr is not None:
+                                await stderr(response.stderr)
+                            if response.HasField("exit_code"):
+                                code = response.exit_code
+                    except rpc.RpcError as exc:
+                        failure = exc
+                    nursery.cancel_scope.cancel()
+        except rpc.RpcError as exc:
+            failure = exc
+        if failure is not None:
+            raise errors.translate(failure) from None
+        if code is None:
+            raise errors.InternalError("the exec stream ended without an exit code")
+        return code
+
+    async def top_nodes(self, *, name: str = "", label_selector: str = "") -> pb.TopResponse:
+        """cpu and memory usage of nodes (all, or ``name``), measured by their agents."""
+        request = pb.TopRequest(kind="nodes", name=name, label_selector=label_selector)
+        response: pb.TopResponse = await self._read(lambda s: s.Top(request, timeout=self.timeout))
+        return response
+
+    async def top_pods(
+        self, *, namespace: str | None = None, name: str = "", label_selector: str = ""
+    ) -> pb.TopResponse:
+        """cpu and memory usage of running pods of ``namespace`` (None or ``""``: all)."""
+        request = pb.TopRequest(
+            kind="pods", namespace=namespace or "", name=name, label_selector=label_selector
+        )
+        response: pb.TopResponse = await self._read(lambda s: s.Top(request, timeout=self.timeout))
+        return response
 
 
 @asynccontextmanager
