@@ -487,10 +487,13 @@ class ProcessRuntime:
                 assert process.stdout is not None and process.stderr is not None
                 nursery.start_soon(_pump, process.stdout, stdout)
                 nursery.start_soon(_pump, process.stderr, stderr)
+                feeding = trio.CancelScope()
                 if stdin is not None:
                     assert process.stdin is not None
-                    nursery.start_soon(_feed, stdin, process.stdin)
+                    nursery.start_soon(_feed, stdin, process.stdin, feeding)
                 await process.wait()
+                # The command is gone: stop waiting for more of the caller's stdin.
+                feeding.cancel()
         finally:
             if process.returncode is None:
                 _killpg_quietly(process.pid, signal.SIGKILL)
@@ -639,11 +642,14 @@ async def _pump(source: trio.abc.ReceiveStream, sink: OutputSink | None) -> None
             await sink(bytes(chunk))
 
 
-async def _feed(source: AsyncIterable[bytes], target: trio.abc.SendStream) -> None:
-    try:
-        async for chunk in source:
-            await target.send_all(chunk)
-    except trio.BrokenResourceError:
-        pass
-    finally:
-        await target.aclose()
+async def _feed(
+    source: AsyncIterable[bytes], target: trio.abc.SendStream, scope: trio.CancelScope
+) -> None:
+    with scope:
+        try:
+            async for chunk in source:
+                await target.send_all(chunk)
+        except trio.BrokenResourceError:
+            pass
+        finally:
+            await target.aclose()

@@ -210,10 +210,6 @@ async def test_exec_streams_stdin_stdout_stderr_and_exit_code(agent: Agent) -> N
     assert (out, err, code) == (b"hi\nhello world\n", b"oops\n", 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ProcessRuntime.exec waits for the caller's stdin to end after the command exited",
-)
 async def test_exec_returns_when_the_command_exits_although_stdin_stays_open(
     agent: Agent,
 ) -> None:
