@@ -57,4 +57,6 @@ def _register() -> None:
 _register()
 
 if __name__ == "__main__":
-    main()
+    # `python -m cli.main` (how the launcher starts components) names itself like the
+    # installed script, so usage lines and shell completion read the same.
+    main(prog_name="raftsman", complete_var="_RAFTSMAN_COMPLETE")

@@ -15,9 +15,13 @@ import click
 def commands() -> list[click.Command]:
     from .apiresources import api_resources
     from .apply import apply, create
+    from .completion import completion
     from .delete import delete
     from .describe import describe
+    from .drain import drain
+    from .edit import edit
     from .events import events
+    from .explain import explain
     from .get import get
     from .label import annotate, label
     from .nodes import cordon, taint, uncordon
@@ -43,4 +47,8 @@ def commands() -> list[click.Command]:
         set_,
         events,
         describe,
+        drain,
+        explain,
+        completion,
+        edit,
     ]

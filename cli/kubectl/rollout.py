@@ -54,7 +54,11 @@ def rollout_state(d: Any) -> tuple[bool, str]:
     if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
         raise session.UsageProblem(f'deployment "{name}" exceeded its progress deadline')
     want = d.spec.replicas
-    updated, replicas, available = d.status.updated_replicas, d.status.replicas, d.status.available_replicas
+    updated, replicas, available = (
+        d.status.updated_replicas,
+        d.status.replicas,
+        d.status.available_replicas,
+    )
     prefix = f'Waiting for deployment "{name}" rollout to finish: '
     if updated < want:
         return False, f"{prefix}{updated} out of {want} new replicas have been updated..."
@@ -121,7 +125,9 @@ def status(args: tuple[str, ...], namespace: str, watch: bool, timeout: float, *
                                 d = event.object
                                 break
                             if event.type.value == "DELETED":
-                                raise session.UsageProblem(f'deployment "{target.name}" was deleted')
+                                raise session.UsageProblem(
+                                    f'deployment "{target.name}" was deleted'
+                                )
                 except Expired:
                     d = await api.get(target.info, target.name, namespace=target.namespace)
                     rv = str(d.metadata.resource_version)
@@ -140,7 +146,9 @@ def history(args: tuple[str, ...], namespace: str, revision: int, **kw: Any) -> 
     """List a Deployment's revisions: raftsman rollout history deploy/web."""
 
     async def run(api: ApiClient) -> None:
-        for target in _deployments(await targets.resolve(api, args, namespace=namespace, verb="show")):
+        for target in _deployments(
+            await targets.resolve(api, args, namespace=namespace, verb="show")
+        ):
             d = await api.get(target.info, target.name, namespace=target.namespace)
             listed = await api.list_all("ReplicaSet", namespace=target.namespace)
             owned = [rs for rs in listed.items if podcontrol.is_owned_by(rs, d)]
@@ -177,9 +185,13 @@ def undo(args: tuple[str, ...], namespace: str, to_revision: int, **kw: Any) -> 
     """Roll back to an earlier revision: raftsman rollout undo deploy/web [--to-revision=2]."""
 
     async def run(api: ApiClient) -> None:
-        for target in _deployments(await targets.resolve(api, args, namespace=namespace, verb="undo")):
+        for target in _deployments(
+            await targets.resolve(api, args, namespace=namespace, verb="undo")
+        ):
             try:
-                result = await rollback_template(api, target.name, to_revision, namespace=target.namespace)
+                result = await rollback_template(
+                    api, target.name, to_revision, namespace=target.namespace
+                )
             except RollbackError as exc:
                 raise session.UsageProblem(str(exc)) from None
             click.echo(result.message)
@@ -196,7 +208,9 @@ def restart(args: tuple[str, ...], namespace: str, **kw: Any) -> None:
 
     async def run(api: ApiClient) -> None:
         stamp = datetime.fromtimestamp(time.time(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for target in _deployments(await targets.resolve(api, args, namespace=namespace, verb="restart")):
+        for target in _deployments(
+            await targets.resolve(api, args, namespace=namespace, verb="restart")
+        ):
             patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
             await api.patch_merge(target.info, target.name, patch, namespace=target.namespace)
             click.echo(f"{target.display} restarted")
@@ -211,13 +225,20 @@ def _pause_command(verb: str, paused: bool) -> click.Command:
     @session.common_options
     def command(args: tuple[str, ...], namespace: str, **kw: Any) -> None:
         async def run(api: ApiClient) -> None:
-            for target in _deployments(await targets.resolve(api, args, namespace=namespace, verb=verb)):
+            for target in _deployments(
+                await targets.resolve(api, args, namespace=namespace, verb=verb)
+            ):
                 d = await api.get(target.info, target.name, namespace=target.namespace)
                 if d.spec.paused == paused:
                     state = "paused" if paused else "not paused"
-                    raise session.UsageProblem(f'deployments.apps "{target.name}" is {"already " if paused else ""}{state}')
+                    raise session.UsageProblem(
+                        f'deployments.apps "{target.name}" is {"already " if paused else ""}{state}'
+                    )
                 await api.patch_merge(
-                    target.info, target.name, {"spec": {"paused": paused}}, namespace=target.namespace
+                    target.info,
+                    target.name,
+                    {"spec": {"paused": paused}},
+                    namespace=target.namespace,
                 )
                 click.echo(f"{target.display} {'paused' if paused else 'resumed'}")
 
