@@ -43,6 +43,10 @@ def _register() -> None:
 
     main.add_command(controller_manager)
 
+    from cli.node_agent import node_agent
+
+    main.add_command(node_agent)
+
     from cli.launcher.commands import down, status, supervise, up
 
     for command in (up, down, status, supervise):

@@ -1,0 +1,171 @@
+"""What the agent knows about one container of a pod, and how kubectl gets to see it.
+
+A pod worker keeps one :class:`ContainerRecord` per container of its pod (init and app):
+the newest *attempt* (attempt ``n`` is the ``n``-th restart; the runtime's id and status
+of it), the final status of the attempt before it, why the container is not running when
+it is not (``waiting``), its backoff, and what probes say (``ready``, ``started``).
+
+:func:`render` turns a record into the ``ContainerStatus`` users read, with Kubernetes'
+rules:
+
+======================================  =============================================
+record                                  ``state`` / ``lastState``
+======================================  =============================================
+never started, nothing wrong            waiting ``ContainerCreating`` (or
+                                        ``PodInitializing`` while init containers run)
+cannot be created (config, image, ...)  waiting with the error's reason and message
+running                                 running (startedAt); lastState = previous exit
+exited, will restart (backoff)          waiting ``CrashLoopBackOff``; lastState = this exit
+exited, stays exited                    terminated (exitCode, reason, times, id);
+                                        lastState = the exit before
+======================================  =============================================
+
+``restartCount`` is the attempt number (restarts of this container in this pod), and
+``containerID`` is ``<runtime>://<id>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from node_agent.agent.backoff import RestartBackoff
+from node_agent.runtime.base import ContainerId, ContainerState, ContainerStatus
+from proto.k8s import core_pb2
+
+__all__ = ["ContainerRecord", "Waiting", "render"]
+
+CONTAINER_CREATING = "ContainerCreating"
+POD_INITIALIZING = "PodInitializing"
+CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+START_ERROR = "StartError"
+START_ERROR_EXIT_CODE = 128
+"""containerd reports a container that could not be started as exited with 128."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str
+    message: str = ""
+
+
+@dataclass
+class ContainerRecord:
+    """One container of a pod, as its pod worker knows it (owned by that worker)."""
+
+    name: str
+    image: str
+    init: bool = False
+    attempt: int = -1
+    """The newest attempt started, or that failed to start; -1: none yet."""
+    container_id: ContainerId | None = None
+    """The runtime's id of that attempt (None when it never ran)."""
+    status: ContainerStatus | None = None
+    """What the runtime says about that attempt (a synthetic exit for a failed start)."""
+    previous: ContainerStatus | None = None
+    """Final status of the attempt before (``lastState``), if any."""
+    previous_id: ContainerId | None = None
+    waiting: Waiting | None = None
+    """Why the container does not run now although it should (shown as its state)."""
+    ready: bool = False
+    started: bool = False
+    """The startup probe passed (or there is none) for the running attempt."""
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
+    exited_at: float | None = None
+    """Agent clock time when the current attempt was seen to exit (for the backoff)."""
+    image_backoff: RestartBackoff | None = None
+    retry_at: float | None = None
+    """Agent clock time of the next start attempt after a failure (None: at once)."""
+
+    @property
+    def running(self) -> bool:
+        return self.status is not None and self.status.state is ContainerState.RUNNING
+
+    @property
+    def exited(self) -> bool:
+        return self.status is not None and self.status.state is ContainerState.EXITED
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exited and self.status is not None and self.status.exit_code == 0
+
+    @property
+    def restart_count(self) -> int:
+        return max(self.attempt, 0)
+
+    def new_attempt(self) -> int:
+        """Move the current attempt to ``previous``; the number of the next attempt."""
+        if self.status is not None:
+            self.previous = self.status
+            self.previous_id = self.container_id
+        self.status = None
+        self.container_id = None
+        self.exited_at = None
+        self.ready = False
+        self.started = False
+        self.attempt += 1
+        return self.attempt
+
+
+def _stamp(target: object, value: datetime | None) -> None:
+    if value is not None:
+        target.FromDatetime(value)  # type: ignore[attr-defined]
+
+
+def _terminated(
+    out: core_pb2.ContainerStateTerminated,
+    status: ContainerStatus,
+    container_id: ContainerId | None,
+    runtime: str,
+) -> None:
+    out.exit_code = status.exit_code if status.exit_code is not None else 0
+    out.signal = status.signal
+    out.reason = status.reason
+    out.message = status.message
+    _stamp(out.started_at, status.started_at)
+    _stamp(out.finished_at, status.finished_at)
+    if container_id:
+        out.container_id = f"{runtime}://{container_id}"
+
+
+def render(
+    record: ContainerRecord, *, runtime: str, initializing: bool = False
+) -> core_pb2.ContainerStatus:
+    """The Kubernetes ``ContainerStatus`` of ``record`` (see the module docstring).
+
+    ``runtime`` names the runtime in container ids; ``initializing`` says the pod's init
+    containers have not all completed (an app container then waits in PodInitializing).
+    """
+    out = core_pb2.ContainerStatus(
+        name=record.name,
+        image=record.image,
+        image_id=record.image,
+        restart_count=record.restart_count,
+        ready=record.ready and record.running,
+    )
+    if not record.init:
+        out.started = record.running and record.started
+    status = record.status
+    if record.container_id:
+        out.container_id = f"{runtime}://{record.container_id}"
+    last: tuple[ContainerStatus, ContainerId | None] | None = None
+    if record.previous is not None:
+        last = (record.previous, record.previous_id)
+    if status is not None and status.state is ContainerState.RUNNING:
+        _stamp(out.state.running.started_at, status.started_at)
+    elif status is not None and record.waiting is None:
+        _terminated(out.state.terminated, status, record.container_id, runtime)
+    else:
+        waiting = record.waiting
+        if waiting is None:
+            reason = POD_INITIALIZING if initializing else CONTAINER_CREATING
+            waiting = Waiting(reason)
+        out.state.waiting.reason = waiting.reason
+        out.state.waiting.message = waiting.message
+        if status is not None:
+            # Exited and about to restart: the exit is what happened last.
+            last = (status, record.container_id)
+    if last is not None:
+        _terminated(out.last_state.terminated, last[0], last[1], runtime)
+    return out

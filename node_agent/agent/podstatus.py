@@ -1,0 +1,240 @@
+"""A pod's status from its containers' statuses: phase and conditions, as the kubelet computes them.
+
+Pure functions, no I/O: the pod worker renders its container records
+(:func:`node_agent.agent.containers.render`) and :func:`pod_status` assembles the rest.
+
+Phase (the kubelet's ``getPhase``, over the rendered statuses)
+    * an init container failed and ``restartPolicy`` is Never -> ``Failed``;
+    * an init container is still to complete, or an app container has not started yet
+      (waiting without a previous exit) -> ``Pending``;
+    * some app container runs -> ``Running``;
+    * none runs and all have exited: ``Always`` -> ``Running`` (they will be restarted);
+      all succeeded -> ``Succeeded``; Never -> ``Failed``; OnFailure -> ``Running``.
+    A pod that reached ``Succeeded`` or ``Failed`` never leaves it (the caller passes the
+    phase it last reported as ``terminal``).
+
+Conditions (the kubelet's ``GeneratePod*Condition``), in Kubernetes' order
+    ``Initialized`` -- False ``ContainersNotInitialized`` "containers with incomplete
+    status: [a b]" until every init container exited 0; ``Ready`` and ``ContainersReady``
+    -- False ``ContainersNotReady`` "containers with unready status: [a]" until every app
+    container is ready, False ``PodCompleted`` once the pod succeeded; ``PodScheduled``
+    -- the scheduler's (kept; True when missing, since the pod is on this node).
+    ``lastTransitionTime`` changes only when a condition's status does; conditions of
+    other types (set by other components) are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from proto.k8s import core_pb2, meta_pb2
+
+__all__ = ["TERMINAL_PHASES", "pod_conditions", "pod_phase", "pod_status"]
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+_OWNED = ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+
+
+def _has_last_exit(status: core_pb2.ContainerStatus) -> bool:
+    return status.last_state.HasField("terminated")
+
+
+def pod_phase(
+    restart_policy: str,
+    init_statuses: Sequence[core_pb2.ContainerStatus],
+    statuses: Sequence[core_pb2.ContainerStatus],
+    *,
+    init_count: int,
+    app_count: int,
+) -> str:
+    """The phase of a pod whose containers have these statuses (module docstring)."""
+    pending_init = init_count - len(init_statuses)
+    failed_init = 0
+    for status in init_statuses:
+        state = status.state
+        if state.HasField("running"):
+            pending_init += 1
+        elif state.HasField("terminated"):
+            if state.terminated.exit_code != 0:
+                failed_init += 1
+        elif _has_last_exit(status):
+            if status.last_state.terminated.exit_code != 0:
+                failed_init += 1
+        else:
+            pending_init += 1
+    running = waiting = stopped = succeeded = 0
+    unknown = app_count - len(statuses)
+    started_any = False
+    for status in statuses:
+        state = status.state
+        if state.HasField("running"):
+            running += 1
+            started_any = True
+        elif state.HasField("terminated"):
+            stopped += 1
+            started_any = True
+            if state.terminated.exit_code == 0:
+                succeeded += 1
+        elif state.HasField("waiting"):
+            if _has_last_exit(status):
+                stopped += 1
+                started_any = True
+            else:
+                waiting += 1
+        else:
+            unknown += 1
+    if failed_init > 0 and restart_policy == "Never":
+        return "Failed"
+    if (pending_init > 0 and not started_any) or waiting > 0:
+        return "Pending"
+    if running > 0 and unknown == 0:
+        return "Running"
+    if running == 0 and stopped > 0 and unknown == 0:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _condition(type_: str, ok: bool, reason: str = "", message: str = "") -> meta_pb2.Condition:
+    return meta_pb2.Condition(
+        type=type_,
+        status="True" if ok else "False",
+        reason="" if ok else reason,
+        message="" if ok else message,
+    )
+
+
+def _names(names: Sequence[str]) -> str:
+    return "[" + " ".join(names) + "]"
+
+
+def pod_conditions(
+    phase: str,
+    init_statuses: Sequence[core_pb2.ContainerStatus],
+    statuses: Sequence[core_pb2.ContainerStatus],
+    *,
+    init_names: Sequence[str],
+    app_names: Sequence[str],
+) -> list[meta_pb2.Condition]:
+    """Initialized, Ready and ContainersReady (without times) for these statuses."""
+    by_init = {s.name: s for s in init_statuses}
+    incomplete = [
+        n
+        for n in init_names
+        if n not in by_init
+        or not (
+            by_init[n].state.HasField("terminated") and by_init[n].state.terminated.exit_code == 0
+        )
+    ]
+    initialized = _condition(
+        "Initialized",
+        not incomplete or phase == "Succeeded",
+        "ContainersNotInitialized",
+        f"containers with incomplete status: {_names(incomplete)}",
+    )
+    by_app = {s.name: s for s in statuses}
+    unknown = [n for n in app_names if n not in by_app]
+    unready = [n for n in app_names if n in by_app and not by_app[n].ready]
+    if phase == "Succeeded" and not unknown:
+        ready_ok, reason, message = False, "PodCompleted", ""
+    elif unknown or unready:
+        parts = []
+        if unknown:
+            parts.append(f"containers with unknown status: {_names(unknown)}")
+        if unready:
+            parts.append(f"containers with unready status: {_names(unready)}")
+        ready_ok, reason, message = False, "ContainersNotReady", ", ".join(parts)
+    else:
+        ready_ok, reason, message = True, "", ""
+    return [
+        initialized,
+        _condition("Ready", ready_ok, reason, message),
+        _condition("ContainersReady", ready_ok, reason, message),
+    ]
+
+
+def _merge_conditions(
+    wanted: list[meta_pb2.Condition], previous: Sequence[meta_pb2.Condition], now: datetime
+) -> list[meta_pb2.Condition]:
+    old = {c.type: c for c in previous}
+    out = []
+    for condition in wanted:
+        before = old.get(condition.type)
+        if before is not None and before.status == condition.status:
+            condition.last_transition_time.CopyFrom(before.last_transition_time)
+        else:
+            condition.last_transition_time.FromDatetime(now)
+        out.append(condition)
+    scheduled = old.get("PodScheduled")
+    if scheduled is not None and scheduled.status == "True":
+        out.append(scheduled)
+    else:
+        condition = meta_pb2.Condition(type="PodScheduled", status="True")
+        condition.last_transition_time.FromDatetime(now)
+        out.append(condition)
+    out.extend(c for c in previous if c.type not in _OWNED)
+    return out
+
+
+def pod_status(
+    pod: core_pb2.Pod,
+    *,
+    init_statuses: Sequence[core_pb2.ContainerStatus],
+    statuses: Sequence[core_pb2.ContainerStatus],
+    pod_ip: str,
+    host_ip: str,
+    start_time: datetime | None,
+    now: datetime,
+    terminal: str = "",
+    reason: str = "",
+    message: str = "",
+) -> core_pb2.PodStatus:
+    """The full status of ``pod`` given its rendered container statuses.
+
+    ``terminal`` is the terminal phase already reached (sticky), ``reason``/``message``
+    pod-level ones (e.g. why the node rejected the pod). ``pod.status`` supplies what is
+    kept: condition transition times, foreign conditions, ``startTime``, the pod IP of a
+    finished pod whose address was released.
+    """
+    spec = pod.spec
+    phase = terminal or pod_phase(
+        spec.restart_policy or "Always",
+        init_statuses,
+        statuses,
+        init_count=len(spec.init_containers),
+        app_count=len(spec.containers),
+    )
+    conditions = pod_conditions(
+        phase,
+        init_statuses,
+        statuses,
+        init_names=[c.name for c in spec.init_containers],
+        app_names=[c.name for c in spec.containers],
+    )
+    previous = pod.status
+    out = core_pb2.PodStatus(
+        phase=phase,
+        conditions=_merge_conditions(conditions, previous.conditions, now),
+        host_ip=host_ip,
+        reason=reason,
+        message=message,
+        init_container_statuses=list(init_statuses),
+        container_statuses=list(statuses),
+        qos_class=previous.qos_class,
+        nominated_node_name=previous.nominated_node_name,
+    )
+    ip = pod_ip or previous.pod_ip
+    if ip:
+        out.pod_ip = ip
+        out.pod_ips.add(ip=ip)
+    if previous.HasField("start_time"):
+        out.start_time.CopyFrom(previous.start_time)
+    elif start_time is not None:
+        out.start_time.FromDatetime(start_time)
+    return out
