@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import trio
 
-from . import lifecycle, report
+from . import lifecycle, links, report
 from .clientconfig import write_client_config
 from .layout import DEFAULT_NAME, Layout, default_dir
 from .plan import PlanError
@@ -87,6 +87,11 @@ def _errors() -> Iterator[None]:
     "--no-restart", is_flag=True, help="Never restart a process that exits (for chaos tests)."
 )
 @click.option(
+    "--fault-links",
+    is_flag=True,
+    help="Put a fault-injecting proxy on store links (for `raftsman chaos`); new clusters only.",
+)
+@click.option(
     "--timeout",
     type=float,
     default=lifecycle.READY_TIMEOUT,
@@ -105,6 +110,7 @@ def up(
     base_port: int | None,
     foreground: bool,
     no_restart: bool,
+    fault_links: bool,
     timeout: float,
 ) -> None:
     """Start a local cluster (stores, API servers, scheduler, controller manager, node
@@ -141,6 +147,8 @@ def up(
                 base_port=base_port,
                 restart=not no_restart,
             )
+            if fault_links:
+                links.enable(layout, state, new=new)
             write_client_config(layout.config_file, state)
             if not foreground:
                 supervisor = lifecycle.spawn_supervisor(layout)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from actors.runtime import BackoffPolicy, RestartIntensity
 
+from . import links
 from .state import ClusterState, ProcessRecord
 
 
@@ -70,7 +71,8 @@ def command(role: str) -> list[str]:
 def _store_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
     client = f"http://{proc.endpoint('client')}"
     peer = f"http://{proc.endpoint('peer')}"
-    initial = ",".join(f"{p.name}=http://{p.endpoint('peer')}" for p in cluster.by_role("store"))
+    # With fault links, members know each other by their proxies' addresses (links.py).
+    initial = ",".join(f"{p.name}={links.peer_url(cluster, p)}" for p in cluster.by_role("store"))
     assert proc.data is not None, "a store has a data directory"
     return [
         *command("store"),
@@ -79,7 +81,7 @@ def _store_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
         f"--listen-client-urls={client}",
         f"--advertise-client-urls={client}",
         f"--listen-peer-urls={peer}",
-        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={links.peer_url(cluster, proc)}",
         f"--initial-cluster={initial}",
     ]
 
@@ -98,7 +100,7 @@ STORE = Role(
 
 
 def _apiserver_argv(proc: ProcessRecord, cluster: ClusterState) -> list[str]:
-    stores = ",".join(f"http://{p.endpoint('client')}" for p in cluster.by_role("store"))
+    stores = ",".join(links.client_url(cluster, p) for p in cluster.by_role("store"))
     seconds = int(LOCAL_TIMINGS["default-toleration-seconds"])
     return [
         *command("apiserver"),

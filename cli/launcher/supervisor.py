@@ -45,7 +45,7 @@ import trio
 
 from actors.runtime import ChildSpec, RestartPolicy, TooManyRestarts, run_supervisor
 
-from . import pids
+from . import links, pids
 from .layout import Layout
 from .pods import stop_node_pods
 from .roles import ROLES, Role, component_env
@@ -97,6 +97,8 @@ class ClusterSupervisor:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_on_signal, nursery.cancel_scope)
+                if links.enabled(self.layout.root):
+                    await nursery.start(links.run_links, self.layout)
                 for role in ROLES.values():
                     await nursery.start(self._run_role, role)
                 sup.state = SupervisorState.RUNNING

@@ -648,7 +648,7 @@ class RaftCore:
             serializer=self._serialize,
             deserializer=self._deserialize,
             dynamicMembershipChange=True,
-            bindAddress=self.self_address,
+            bindAddress=c.bind_address or self.self_address,
             bindRetryTime=0.1,
             maxBindRetries=c.max_bind_retries,
             onStateChanged=self._state_changed,

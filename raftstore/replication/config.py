@@ -41,6 +41,9 @@ class RaftConfig:
     read_index: bool = True
     #: Give up binding the own address after this many attempts, 0.1 s apart.
     max_bind_retries: int = 30
+    #: "host:port" to listen on for peers when it differs from the member's own address
+    #: (its id, which peers connect to), e.g. behind a proxy; None: the own address.
+    bind_address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.election_timeout_min > 3 * self.append_entries_period:

@@ -8,6 +8,7 @@ address. Cancelling the task (SIGTERM in the process) stops the gRPC servers, th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from functools import partial
@@ -59,6 +60,13 @@ async def _publish_attributes(member: Member, client_urls: tuple[str, ...]) -> N
             await trio.sleep(0.2)
 
 
+def _with_bind_address(raft: RaftConfig, config: StoreConfig) -> RaftConfig:
+    """Listen for peers on --listen-peer-urls even when peers know us by another address."""
+    if raft.bind_address is not None or config.raft_bind_address == config.raft_address:
+        return raft
+    return dataclasses.replace(raft, bind_address=config.raft_bind_address)
+
+
 async def run_store(
     config: StoreConfig,
     *,
@@ -74,7 +82,7 @@ async def run_store(
             peers=config.partner_addresses,
             data_dir=str(config.data_dir / "member"),
             state_machine=state,
-            config=raft,
+            config=_with_bind_address(raft or RaftConfig(), config),
         ) as node,
     ):
         member = Member(config=config, state=state, log=node)
