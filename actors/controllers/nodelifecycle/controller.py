@@ -261,7 +261,7 @@ class NodeLifecycleController(Controller):
             names.add(name)
             try:
                 node = await self._monitor_node(cached, now, wall)
-            except ApiError as exc:
+            except (ApiError, TransientError) as exc:
                 logger.warning("nodelifecycle: node %s: %s", name, exc)
                 node = cached
             if node is None:

@@ -191,8 +191,13 @@ async def test_a_lost_node_is_marked_tainted_and_emptied_then_untainted_on_retur
     patient = await get(api, "Pod", "patient", ns)
     assert patient is not None and not patient.metadata.HasField("deletion_timestamp")
     assert deleted_at(first) - added < timedelta(seconds=1.5)
-    # Its pods were marked not ready at once (for the Endpoints).
-    assert ready_status(patient) == "False"
+
+    # Its pods are marked not ready (for the Endpoints) while they wait.
+    async def patient_not_ready() -> bool:
+        p = await get(api, "Pod", "patient", ns)
+        return p is not None and ready_status(p) == "False"
+
+    await wait_until(patient_not_ready)
 
     second = await wait_until(lambda: evicted(api, ns, "patient"), timeout=10)
     assert deleted_at(second) >= added + timedelta(seconds=2)
