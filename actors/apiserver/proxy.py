@@ -100,8 +100,12 @@ class NodeProxy:
                 raise rpc.Unavailable(unreachable) from None
             try:
                 yield channel.stub(node_grpc.NodeAgentStub)
-            except rpc.Unavailable as exc:
-                raise rpc.Unavailable(f"{unreachable}: {exc}") from None
+            except rpc.Unavailable:
+                # Not the transport's words: "connection refused" would read, to a client,
+                # as if the API server itself could not be reached.
+                raise rpc.Unavailable(
+                    f"lost the connection to the node agent of node {node_name} at {address}"
+                ) from None
 
     # ------------------------------------------------------------------ PodLogs
 

@@ -20,7 +20,7 @@ from actors.apiserver.server import run_apiserver
 from actors.client import ApiClient, errors, open_api_client
 from proto import rpc
 from proto.k8s import kinds
-from tests.node_agent.agent.fake_agent import RunningAgent, running_agent
+from tests.node_agent.agent.fake_agent import RunningAgent, make_node, make_pod, published_agent
 from tests.support.ports import free_port
 from tests.support.raftstore import raftstore_cluster
 
@@ -47,51 +47,11 @@ async def ns(api: ApiClient) -> str:
     return name
 
 
-async def make_node(api: ApiClient, *, address: str = "127.0.0.1", port: int = 0) -> str:
-    """A Node whose status says where its agent listens; its (unique) name."""
-    name = f"n{uuid.uuid4().hex[:8]}"
-    node = kinds.by_kind("Node").new()
-    node.metadata.name = name
-    created = await api.create(node)
-    created.status.addresses.add(type="InternalIP", address=address)
-    created.status.addresses.add(type="Hostname", address=name)
-    if port:
-        created.status.daemon_endpoints.kubelet_endpoint.port = port
-    created.status.allocatable.update({"cpu": "2", "memory": "4Gi", "pods": "110"})
-    await api.update_status(created)
-    return name
-
-
-async def make_pod(
-    api: ApiClient, ns: str, name: str, containers: list[str], *, node: str = "", **extra: Any
-) -> Any:
-    pod = kinds.by_kind("Pod").new()
-    pod.metadata.name = name
-    pod.metadata.namespace = ns
-    for container in containers:
-        pod.spec.containers.add(name=container, image="busybox")
-    for container in extra.get("init", []):
-        pod.spec.init_containers.add(name=container, image="busybox")
-    pod.metadata.annotations.update(extra.get("annotations", {}))
-    created = await api.create(pod)
-    if node:
-        created = await api.bind(name, node, namespace=ns)
-    return created
-
-
 @pytest.fixture
 async def agent(api: ApiClient, tmp_path: Path) -> AsyncIterator[tuple[RunningAgent, str]]:
     """A node agent API on 127.0.0.1 and the Node that points to it."""
-    name = f"n{uuid.uuid4().hex[:8]}"
-    async with running_agent(tmp_path, node_name=name) as running:
-        node = kinds.by_kind("Node").new()
-        node.metadata.name = name
-        created = await api.create(node)
-        created.status.addresses.add(type="InternalIP", address="127.0.0.1")
-        created.status.daemon_endpoints.kubelet_endpoint.port = running.port
-        created.status.allocatable.update({"cpu": "2", "memory": "4Gi"})
-        await api.update_status(created)
-        yield running, name
+    async with published_agent(api, tmp_path) as published:
+        yield published
 
 
 async def _logs(api: ApiClient, name: str, **kw: Any) -> bytes:

@@ -8,19 +8,23 @@ the block ends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trio
 
+from actors.client import ApiClient
 from node_agent.agent.lookup import ContainerRef
 from node_agent.agent.service import NodeAgentService
 from node_agent.runtime.base import ContainerSpec
 from node_agent.runtime.logs import LogRotation
 from node_agent.runtime.process import ProcessRuntime
 from proto import rpc
+from proto.k8s import kinds
 from tests.node_agent.runtime.conftest import PATH, _kill_everything
 
 
@@ -125,3 +129,62 @@ async def running_agent(
                 nursery.cancel_scope.cancel()
     finally:
         _kill_everything(state_dir)
+
+
+# ---------------------------------------------------------------------------------------
+# With an API server: a Node that points to the agent, pods bound to it
+
+
+async def make_node(api: ApiClient, *, address: str = "127.0.0.1", port: int = 0) -> str:
+    """A Node (unique name) whose status says where its agent listens (port 0: nowhere)."""
+    name = f"n{uuid.uuid4().hex[:8]}"
+    node = kinds.by_kind("Node").new()
+    node.metadata.name = name
+    created: Any = await api.create(node)
+    created.status.addresses.add(type="InternalIP", address=address)
+    created.status.addresses.add(type="Hostname", address=name)
+    if port:
+        created.status.daemon_endpoints.kubelet_endpoint.port = port
+    created.status.allocatable.update({"cpu": "2", "memory": "4Gi", "pods": "110"})
+    await api.update_status(created)
+    return name
+
+
+async def make_pod(
+    api: ApiClient,
+    namespace: str,
+    name: str,
+    containers: list[str],
+    *,
+    node: str = "",
+    init: Sequence[str] = (),
+    annotations: Mapping[str, str] | None = None,
+) -> Any:
+    """A pod with busybox containers, bound to ``node`` when given."""
+    pod: Any = kinds.by_kind("Pod").new()
+    pod.metadata.name = name
+    pod.metadata.namespace = namespace
+    for container in containers:
+        pod.spec.containers.add(name=container, image="busybox")
+    for container in init:
+        pod.spec.init_containers.add(name=container, image="busybox")
+    pod.metadata.annotations.update(annotations or {})
+    created = await api.create(pod)
+    if node:
+        created = await api.bind(name, node, namespace=namespace)
+    return created
+
+
+@asynccontextmanager
+async def published_agent(api: ApiClient, base: Path) -> AsyncIterator[tuple[RunningAgent, str]]:
+    """A node agent API on 127.0.0.1 and a Node pointing to it: (agent, node name)."""
+    name = f"n{uuid.uuid4().hex[:8]}"
+    async with running_agent(base, node_name=name) as agent:
+        node = kinds.by_kind("Node").new()
+        node.metadata.name = name
+        created: Any = await api.create(node)
+        created.status.addresses.add(type="InternalIP", address="127.0.0.1")
+        created.status.daemon_endpoints.kubelet_endpoint.port = agent.port
+        created.status.allocatable.update({"cpu": "2", "memory": "4Gi", "pods": "110"})
+        await api.update_status(created)
+        yield agent, name
