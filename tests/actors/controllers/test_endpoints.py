@@ -97,6 +97,12 @@ async def test_service_pods_become_endpoints_and_follow_readiness(
     address = next(a for s in ep.subsets for a in s.addresses if a.target_ref.name == "a")
     assert (address.ip, address.node_name) == ("127.10.0.1", "n1")
     assert endpoints.MANAGED_ANNOTATION in ep.metadata.annotations
+    # What was stored compares equal to what the controller computes: no rewrite loop.
+    svc = await api.get("Service", "web", namespace=ns)
+    pods = (await api.list("Pod", namespace=ns)).items
+    selected = [p for p in pods if endpoints.selects(svc, p.metadata.labels)]
+    desired = endpoints.desired_endpoints(svc, endpoints.build_subsets(svc, selected))
+    assert endpoints.same_content(ep, desired)
 
     # A readiness flip shows within a second.
     await set_pod_status(api, ns, "b", ip="127.10.0.2", ready=True)
