@@ -28,6 +28,7 @@ optional container. A random pick among several matches uses the experiment's se
 from __future__ import annotations
 
 import enum
+import fnmatch
 import os
 import random
 import signal
@@ -78,7 +79,8 @@ class Selector:
     """Which processes to hit: a role and either a pick or a name.
 
     ``name`` is a process name for launcher roles (``store-1``, ``node-0``) and
-    ``namespace/name`` for ``pod`` (``container`` then narrows to one container).
+    ``namespace/name`` for ``pod``, where the name may be a shell-style pattern
+    (``default/web-*``; ``container`` then narrows to one container).
     """
 
     role: str
@@ -290,7 +292,7 @@ class Cluster:
             runtime = ProcessRuntime(state_dir=containers_dir(record.data))
             for info in await runtime.containers():
                 spec, status = info.spec, info.status
-                if (spec.pod_namespace, spec.pod_name) != (namespace, name):
+                if spec.pod_namespace != namespace or not fnmatch.fnmatchcase(spec.pod_name, name):
                     continue
                 if selector.container and spec.container_name != selector.container:
                     continue
@@ -299,7 +301,7 @@ class Cluster:
                 candidates.append(
                     Proc(
                         role="pod",
-                        name=f"{namespace}/{name}/{spec.container_name}@{record.name}",
+                        name=f"{namespace}/{spec.pod_name}/{spec.container_name}@{record.name}",
                         pid=status.pid,
                         pid_start=pids.start_ticks(status.pid),
                         group=False,

@@ -57,6 +57,10 @@ def _register() -> None:
     for command in commands():
         main.add_command(command)
 
+    from cli.chaos import chaos
+
+    main.add_command(chaos)
+
 
 _register()
 
