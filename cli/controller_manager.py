@@ -54,6 +54,27 @@ def _addresses(value: str) -> tuple[str, ...]:
     help="Seconds without a node Lease renewal before the node is Ready=Unknown.",
 )
 @click.option(
+    "--node-monitor-period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between passes of the node lifecycle controller over node health.",
+)
+@click.option(
+    "--node-startup-grace-period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds a new node may take to report Ready before it is marked unhealthy.",
+)
+@click.option(
+    "--large-cluster-size-threshold",
+    type=click.IntRange(min=0),
+    default=50,
+    show_default=True,
+    help="Zones with at most this many nodes stop evicting when partially disrupted.",
+)
+@click.option(
     "--default-toleration-seconds",
     type=click.IntRange(min=0),
     default=300,
@@ -105,6 +126,9 @@ def controller_manager(
     identity: str | None,
     concurrent_syncs: int,
     node_monitor_grace_period: float,
+    node_monitor_period: float,
+    node_startup_grace_period: float,
+    large_cluster_size_threshold: int,
     default_toleration_seconds: int,
     pod_eviction_timeout: int | None,
     node_eviction_rate: float,
@@ -137,6 +161,9 @@ def controller_manager(
     options = ControllerOptions(
         workers=concurrent_syncs,
         node_monitor_grace_period=node_monitor_grace_period,
+        node_monitor_period=node_monitor_period,
+        node_startup_grace_period=node_startup_grace_period,
+        large_cluster_size_threshold=large_cluster_size_threshold,
         default_toleration_seconds=(
             pod_eviction_timeout if pod_eviction_timeout is not None else default_toleration_seconds
         ),

@@ -13,11 +13,15 @@ Roles start in table order and stop in reverse order, each role's processes toge
 that writes pod status, then the control loops, the API servers, and the stores last.
 
 A local cluster reacts faster than Kubernetes' defaults, which are tuned for large fleets
-on real networks: :data:`LOCAL_TIMINGS` holds what ``up`` passes (leader leases of 4 s,
-node leases renewed every second and declared lost after 4 s, pods tolerating a lost node
-for 2 s), so a killed leader is replaced in seconds and a lost node's pods move in about
-ten. Each is the matching component flag; docs/launcher.md lists them. Components are started as ``python -m cli.main <role> ...`` with the
-interpreter that runs the launcher, so a cluster runs the code it was launched from.
+on real networks: :data:`LOCAL_TIMINGS` holds what ``up`` passes -- leader leases of 4 s;
+node leases renewed every second, declared lost after 4 s and checked every second; pods
+tolerating a lost node for 3 s, more than a lease renewal plus a check, so a partition
+that silences every node is seen as one before anything is evicted. A killed leader is
+replaced in seconds and a lost node's pods move in about ten. Each is the matching
+component flag; docs/launcher.md lists them.
+
+Components are started as ``python -m cli.main <role> ...`` with the interpreter that
+runs the launcher, so a cluster runs the code it was launched from.
 """
 
 from __future__ import annotations
@@ -128,7 +132,9 @@ LOCAL_TIMINGS: Mapping[str, float] = {
     "retry-period": 0.5,
     "node-lease-period": 1.0,
     "node-monitor-grace-period": 4.0,
-    "default-toleration-seconds": 2,
+    "node-monitor-period": 1.0,
+    "node-startup-grace-period": 20.0,
+    "default-toleration-seconds": 3,
     "max-backoff": 10.0,
 }
 
@@ -157,6 +163,8 @@ def _controller_manager_argv(proc: ProcessRecord, cluster: ClusterState) -> list
         f"--server={_api_servers(cluster)}",
         *_leader_flags(proc),
         f"--node-monitor-grace-period={LOCAL_TIMINGS['node-monitor-grace-period']:g}",
+        f"--node-monitor-period={LOCAL_TIMINGS['node-monitor-period']:g}",
+        f"--node-startup-grace-period={LOCAL_TIMINGS['node-startup-grace-period']:g}",
         f"--default-toleration-seconds={int(LOCAL_TIMINGS['default-toleration-seconds'])}",
     ]
 
