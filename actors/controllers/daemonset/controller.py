@@ -2,8 +2,9 @@
 
 One pass over a DaemonSet key, as Kubernetes' ``syncDaemonSet``:
 
-1. Group the pods it controls by node (``spec.nodeName``, else the node its required
-   ``metadata.name`` affinity names).
+1. Claim its pods (:func:`~.podcontrol.claim`: adopt matching orphans, release pods
+   that stopped matching) and group them by node (``spec.nodeName``, else the node its
+   required ``metadata.name`` affinity names).
 2. **Manage** (if the expectations of the last pass are met and the DaemonSet is not
    being deleted), node by node, from :func:`~.placement.placement`:
 
@@ -253,11 +254,13 @@ class DaemonSetController(Controller):
             )
         now = self.clock()
         nodes = {n.metadata.name: n for n in self.node_informer.cache}
-        pods = [
-            p
-            for p in self.pod_informer.cache.list(ds.metadata.namespace)
-            if podcontrol.is_owned_by(p, ds)
-        ]
+        try:
+            claimed = await podcontrol.claim(
+                self.api, ds, selector, self.pod_informer.cache.list(ds.metadata.namespace)
+            )
+        except ValueError as exc:
+            raise PermanentError(str(exc), reason="InvalidSelector") from exc
+        pods = claimed.owned
         current = template_hash(ds.spec.template)
         again: list[float] = []
         error: str | None = None

@@ -302,6 +302,21 @@ async def test_on_delete_waits_for_manual_deletion(
         await wait_until(lambda: status_is(api, ns, "manual", updated_number_scheduled=1))
 
 
+async def test_adopts_a_matching_orphan_instead_of_adding_a_pod(
+    api: ApiClient, ns: str, harness: Harness
+) -> None:
+    await add_node(api, ns, "a")
+    await add_node(api, ns, "b")
+    orphan = make("Pod", "handmade", ns, app="keeper")
+    orphan.spec.containers.add(name="main", image="agent:1")
+    orphan.spec.node_name = f"{ns}-a"
+    await api.create(orphan)
+    await harness.start(daemonset.new_controller)
+    ds = await api.create(daemon_set("keeper", ns))
+    pods = await wait_until(lambda: on_nodes(api, ns, ds, {"a", "b"}))
+    assert "handmade" in {p.metadata.name for p in pods}
+
+
 # ------------------------------------------------------------------------- helpers
 
 
