@@ -21,14 +21,17 @@ def commands() -> list[click.Command]:
     from .drain import drain
     from .edit import edit
     from .events import events
+    from .exec import exec_
     from .explain import explain
     from .get import get
     from .label import annotate, label
+    from .logs import logs
     from .nodes import cordon, taint, uncordon
     from .patch import patch
     from .rollout import rollout
     from .scale import scale
     from .setcmd import set_
+    from .top import top
 
     return [
         apply,
@@ -51,4 +54,7 @@ def commands() -> list[click.Command]:
         explain,
         completion,
         edit,
+        logs,
+        exec_,
+        top,
     ]
