@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import trio
 
 from actors.apiserver.server import run_apiserver
 from actors.client import ApiClient, NotFound, open_api_client
+from node_agent.runtime.process import ProcessRuntime
 from proto import rpc
 from proto.k8s import core_pb2
 from tests.support.raftstore import raftstore_cluster
@@ -107,3 +109,26 @@ def container(pod: core_pb2.Pod | None, name: str = "c0") -> core_pb2.ContainerS
             if status.name == name:
                 return status
     return core_pb2.ContainerStatus()
+
+
+@pytest.fixture
+async def process_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+    """A process runtime under ``tmp_path/node/containers``; every container it still runs
+    after the test is killed (by process group, through the runtime)."""
+    runtime = ProcessRuntime(state_dir=tmp_path / "node" / "containers")
+    try:
+        yield runtime
+    finally:
+        with trio.CancelScope(shield=True):
+            for info in await runtime.containers():
+                if info.status.running:
+                    await runtime.stop(info.id, grace=0)
+
+
+def host_path_volume(pod: core_pb2.Pod, name: str, path: Path, mount_path: str) -> None:
+    """Mount the host directory ``path`` at ``mount_path`` in every container of ``pod``."""
+    volume = pod.spec.volumes.add(name=name)
+    volume.host_path.path = str(path)
+    volume.host_path.type = "DirectoryOrCreate"
+    for c in (*pod.spec.init_containers, *pod.spec.containers):
+        c.volume_mounts.add(name=name, mount_path=mount_path)
