@@ -13,8 +13,9 @@ One pass over a DaemonSet key, as Kubernetes' ``syncDaemonSet``:
      doubling to 15 min, ``FailedDaemonPod`` Warning, so a node that keeps failing its
      pod does not make the controller spin); with more than one pod, keep the oldest;
    * may not stay: delete its pods;
-   * pods on nodes that no longer exist are deleted at once (grace 0: no node agent is
-     left to stop them -- Kubernetes leaves this to its pod garbage collector).
+   * pods on nodes that no longer exist (the cache says so and a read from the API
+     server confirms it) are deleted at once, with grace 0: no node agent is left to stop
+     them -- Kubernetes leaves this to its pod garbage collector.
 
 3. **Update** (``RollingUpdate``, once the expectations are met again): pods whose
    ``controller-revision-hash`` label is not the template's current hash are deleted --
@@ -328,7 +329,7 @@ class DaemonSetController(Controller):
             else:
                 delete.extend(p for p in there if not p.metadata.HasField("deletion_timestamp"))
         for name, there in by_node.items():
-            if name not in nodes:
+            if name and name not in nodes and await self._node_gone(name):
                 force.extend(there)
         create_on = create_on[: podcontrol.BURST_REPLICAS]
         victims = (delete + force)[: podcontrol.BURST_REPLICAS]
@@ -338,6 +339,17 @@ class DaemonSetController(Controller):
         if create_on:
             error = await self._create(key, ds, create_on, current) or error
         return error, (min(waits) if waits else None)
+
+    async def _node_gone(self, name: str) -> bool:
+        """Whether node ``name`` is really gone (asked of the API server: the node cache
+        may simply not have seen a new node yet)."""
+        try:
+            await self.api.get("Node", name)
+        except NotFound:
+            return True
+        except ApiError as exc:
+            raise TransientError(f"could not look up node {name}: {exc}") from exc
+        return False
 
     def _failed_wait(self, backoff_key: tuple[str, str], clock: float) -> float:
         """Seconds before the failed pod of ``backoff_key`` may be deleted (0: now, and
