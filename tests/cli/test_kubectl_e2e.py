@@ -33,7 +33,7 @@ def test_apply_get_edit_roundtrip_delete(cli: Cli, tmp_path: Path) -> None:
     assert table[1].split()[:2] == ["web", "0/2"]
     services = cli.ok("get", "svc", "web").splitlines()
     assert services[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
-    assert services[1].split()[1] == "ClusterIP" and "80/TCP" in services[1]
+    assert services[1].split()[1] == "ClusterIP" and "8080/TCP" in services[1]
     assert "game-demo" in cli.ok("get", "cm", "--show-labels")
     everything = cli.ok("get", "all")
     assert "service/web" in everything and "deployment.apps/web" in everything
