@@ -96,6 +96,9 @@ class SchedulerCache:
         self._pods: dict[str, _Placed] = {}
         self._namespaces: dict[str, Mapping[str, str]] = {}
         self._node_list: list[NodeInfo] | None = None
+        # Placed pods with required anti-affinity -> their node: every decision checks
+        # them, so they are indexed rather than found by walking every node.
+        self._anti_affinity: dict[str, str] = {}
         self.expired = 0
         """How many assumed pods expired (their binding never showed up)."""
 
@@ -121,9 +124,8 @@ class SchedulerCache:
 
     def anti_affinity_pods(self) -> Iterator[tuple[PodInfo, NodeInfo]]:
         """Placed pods that carry required pod anti-affinity terms, with their nodes."""
-        for info in self._nodes.values():
-            for pod in info.anti_affinity_pods.values():
-                yield pod, info
+        for key, node in self._anti_affinity.items():
+            yield self._pods[key].info, self._nodes[node]
 
     def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         return self._namespaces.get(namespace, _EMPTY)
@@ -237,9 +239,12 @@ class SchedulerCache:
             info = self._nodes[placed.node] = NodeInfo(placed.node)
         info.add_pod(placed.info)
         self._pods[placed.info.key] = placed
+        if placed.info.required_anti_affinity:
+            self._anti_affinity[placed.info.key] = placed.node
 
     def _unplace(self, key: str, placed: _Placed) -> None:
         del self._pods[key]
+        self._anti_affinity.pop(key, None)
         info = self._nodes.get(placed.node)
         if info is not None:
             info.remove_pod(key)

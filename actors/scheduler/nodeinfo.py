@@ -10,8 +10,7 @@ question is a few integer operations:
   ``non_zero_requested`` -- the same with Kubernetes' defaults for missing cpu/memory
   requests, as used for scoring (:mod:`.resources`);
 * host ports in use, counted per ``(protocol, port)`` and host IP;
-* pods per controller owner (for spreading) and the pods that carry required pod
-  anti-affinity (which every incoming pod must respect).
+* pods per controller owner (for spreading).
 
 Which pods count is the cache's business (:mod:`.cache`): bound pods, whether running yet
 or not, and pods this scheduler has assumed but whose binding it has not yet seen.
@@ -58,7 +57,6 @@ class NodeInfo:
         "pods",
         "_ports",
         "owners",
-        "anti_affinity_pods",
     )
 
     def __init__(self, name: str) -> None:
@@ -77,7 +75,6 @@ class NodeInfo:
         # (protocol, port) -> host IP -> number of pods using it
         self._ports: dict[tuple[str, int], Counter[str]] = {}
         self.owners: Counter[str] = Counter()
-        self.anti_affinity_pods: dict[str, PodInfo] = {}
 
     def __repr__(self) -> str:
         return f"<NodeInfo {self.name} pods={len(self.pods)}>"
@@ -113,8 +110,6 @@ class NodeInfo:
             self._ports.setdefault((protocol, port), Counter())[ip] += 1
         if pod.owner_uid:
             self.owners[pod.owner_uid] += 1
-        if pod.required_anti_affinity:
-            self.anti_affinity_pods[pod.key] = pod
 
     def remove_pod(self, key: str) -> PodInfo | None:
         pod = self.pods.pop(key, None)
@@ -134,7 +129,6 @@ class NodeInfo:
             self.owners[pod.owner_uid] -= 1
             if self.owners[pod.owner_uid] <= 0:
                 del self.owners[pod.owner_uid]
-        self.anti_affinity_pods.pop(key, None)
         return pod
 
     def port_conflicts(self, wanted: HostPort) -> bool:
