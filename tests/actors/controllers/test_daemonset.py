@@ -312,9 +312,14 @@ async def test_adopts_a_matching_orphan_instead_of_adding_a_pod(
     orphan.spec.node_name = f"{ns}-a"
     await api.create(orphan)
     await harness.start(daemonset.new_controller)
-    ds = await api.create(daemon_set("keeper", ns))
+    # OnDelete: the adopted pod lacks the revision label, so a RollingUpdate would
+    # replace it at once as an out-of-date pod (as in Kubernetes).
+    ds = await api.create(daemon_set("keeper", ns, strategy="OnDelete"))
     pods = await wait_until(lambda: on_nodes(api, ns, ds, {"a", "b"}))
     assert "handmade" in {p.metadata.name for p in pods}
+    adopted: Any = await api.get("Pod", "handmade", namespace=ns)
+    ref = controller_of(adopted)
+    assert ref is not None and ref.uid == ds.metadata.uid
 
 
 # ------------------------------------------------------------------------- helpers
