@@ -15,6 +15,7 @@ never started, nothing wrong            waiting ``ContainerCreating`` (or
                                         ``PodInitializing`` while init containers run)
 cannot be created (config, image, ...)  waiting with the error's reason and message
 running                                 running (startedAt); lastState = previous exit
+running, postStart hook not done        waiting ``ContainerCreating``
 exited, will restart (backoff)          waiting ``CrashLoopBackOff``; lastState = this exit
 exited, stays exited                    terminated (exitCode, reason, times, id);
                                         lastState = the exit before
@@ -71,6 +72,8 @@ class ContainerRecord:
     ready: bool = False
     started: bool = False
     """The startup probe passed (or there is none) for the running attempt."""
+    hook_pending: bool = False
+    """The running attempt's postStart hook has not completed yet."""
     backoff: RestartBackoff = field(default_factory=RestartBackoff)
     exited_at: float | None = None
     """Agent clock time when the current attempt was seen to exit (for the backoff)."""
@@ -104,6 +107,7 @@ class ContainerRecord:
         self.exited_at = None
         self.ready = False
         self.started = False
+        self.hook_pending = False
         self.attempt += 1
         return self.attempt
 
@@ -152,7 +156,9 @@ def render(
     last: tuple[ContainerStatus, ContainerId | None] | None = None
     if record.previous is not None:
         last = (record.previous, record.previous_id)
-    if status is not None and status.state is ContainerState.RUNNING:
+    if status is not None and status.state is ContainerState.RUNNING and record.hook_pending:
+        out.state.waiting.reason = CONTAINER_CREATING
+    elif status is not None and status.state is ContainerState.RUNNING:
         _stamp(out.state.running.started_at, status.started_at)
     elif status is not None and record.waiting is None:
         _terminated(out.state.terminated, status, record.container_id, runtime)

@@ -56,11 +56,13 @@ import math
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import trio
 
 from actors.client import ApiError, Conflict, NotFound
+from node_agent.agent import lifecycle
 from node_agent.agent.backoff import RestartBackoff
 from node_agent.agent.containers import (
     CRASH_LOOP_BACK_OFF,
@@ -74,6 +76,7 @@ from node_agent.agent.containers import (
 from node_agent.agent.containerspec import build_container_spec
 from node_agent.agent.context import PodContext
 from node_agent.agent.podstatus import TERMINAL_PHASES, pod_status
+from node_agent.agent.probes import ProbeContext
 from node_agent.network import PodIPError
 from node_agent.pods.errors import ImageNotFoundError, PodSetupError
 from node_agent.runtime.base import (
@@ -230,7 +233,6 @@ class PodWorker:
             record.attempt = current.spec.attempt
             record.container_id = current.id
             record.status = current.status
-            record.started = True
             if current.status.state is ContainerState.EXITED:
                 record.exited_at = now
             if len(infos) > 1:
@@ -257,7 +259,7 @@ class PodWorker:
                 self._nursery = nursery
                 for record in self._records.values():
                     if record.running:
-                        self._watch(record)
+                        self._watch(record, adopted=True)
                 await self._remove_stale()
                 while True:
                     self._dirty = trio.Event()
@@ -466,8 +468,6 @@ class PodWorker:
         logger.debug(
             "pod %s: started %s attempt %d as %s", self.key, record.name, attempt, container_id
         )
-        record.started = True
-        record.ready = True
         if record.status is not None and record.status.state is ContainerState.EXITED:
             record.exited_at = trio.current_time()
         else:
@@ -509,8 +509,9 @@ class PodWorker:
         self.ctx.events.event(self.pod, "Warning", "Failed", f"Error: {message}")
         self.poke()
 
-    def _watch(self, record: ContainerRecord) -> None:
-        """Follow the running attempt of ``record`` until it exits (in its own scope)."""
+    def _watch(self, record: ContainerRecord, *, adopted: bool = False) -> None:
+        """Follow the running attempt of ``record`` until it exits, with its hooks and
+        probes (:mod:`.lifecycle`), in a scope of its own."""
         assert self._nursery is not None
         container_id = record.container_id
         assert container_id is not None
@@ -519,29 +520,67 @@ class PodWorker:
             old.cancel()
         scope = trio.CancelScope()
         self._attempt_scopes[record.name] = scope
+        container = self._container(record.name)
 
-        async def watch() -> None:
+        async def watch(done: trio.CancelScope) -> None:
+            try:
+                status = await self.ctx.runtime.wait(container_id)
+            except ContainerRuntimeError as exc:
+                logger.warning("pod %s: lost container %s: %s", self.key, container_id, exc)
+                status = ContainerStatus(
+                    id=container_id,
+                    state=ContainerState.EXITED,
+                    started_at=record.status.started_at if record.status else None,
+                    finished_at=_now(),
+                    exit_code=137,
+                    reason="ContainerStatusUnknown",
+                    message=str(exc),
+                )
+            if record.container_id == container_id:
+                record.status = status
+                record.exited_at = trio.current_time()
+                record.ready = False
+                record.hook_pending = False
+                self.poke()
+            done.cancel()
+
+        async def attempt() -> None:
             with scope:
-                try:
-                    status = await self.ctx.runtime.wait(container_id)
-                except ContainerRuntimeError as exc:
-                    logger.warning("pod %s: lost container %s: %s", self.key, container_id, exc)
-                    status = ContainerStatus(
-                        id=container_id,
-                        state=ContainerState.EXITED,
-                        started_at=record.status.started_at if record.status else None,
-                        finished_at=_now(),
-                        exit_code=137,
-                        reason="ContainerStatusUnknown",
-                        message=str(exc),
-                    )
-                if record.container_id == container_id:
-                    record.status = status
-                    record.exited_at = trio.current_time()
-                    record.ready = False
-                    self.poke()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(watch, nursery.cancel_scope)
+                    if container is not None and not record.init:
+                        nursery.start_soon(
+                            partial(
+                                lifecycle.supervise,
+                                self.ctx.runtime,
+                                record,
+                                container,
+                                self._probe_context(record, container),
+                                adopted=adopted,
+                                pod_grace=self._pod_grace(),
+                                changed=self.poke,
+                                event=self._event,
+                            )
+                        )
 
-        self._nursery.start_soon(watch)
+        self._nursery.start_soon(attempt)
+
+    def _probe_context(
+        self, record: ContainerRecord, container: core_pb2.Container
+    ) -> ProbeContext:
+        assert record.container_id is not None
+        return lifecycle.probe_context(
+            self.ctx.runtime, record.container_id, container, self._pod_ip
+        )
+
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        self.ctx.events.event(self.pod, type_, reason, message)
+
+    def _pod_grace(self) -> float:
+        spec = self.pod.spec
+        if spec.HasField("termination_grace_period_seconds"):
+            return float(max(0, spec.termination_grace_period_seconds))
+        return float(DEFAULT_GRACE_SECONDS)
 
     async def _remove_stale(self) -> None:
         while self._stale:
@@ -662,18 +701,21 @@ class PodWorker:
         return True
 
     async def _kill(self, record: ContainerRecord) -> None:
-        container_id = record.container_id
-        assert container_id is not None and self._kill_deadline is not None
-        grace = max(0.0, self._kill_deadline - trio.current_time())
-        try:
-            record.status = await self.ctx.runtime.stop(container_id, grace=grace)
-        except ContainerNotFoundError:
-            record.status = None
-        except ContainerRuntimeError as exc:
-            logger.warning("pod %s: stopping %s: %s", self.key, record.name, exc)
-            return
-        record.exited_at = trio.current_time()
-        record.ready = False
+        """preStop, SIGTERM, SIGKILL at the deletion deadline (:func:`.lifecycle.stop`)."""
+        assert record.container_id is not None and self._kill_deadline is not None
+        container = self._container(record.name)
+        ctx = None if container is None else self._probe_context(record, container)
+        record.status = await lifecycle.stop(
+            self.ctx.runtime,
+            record,
+            container,
+            ctx,
+            deadline=self._kill_deadline,
+            event=self._event,
+        )
+        if not record.running:
+            record.exited_at = trio.current_time()
+            record.ready = False
 
     async def _clean_up(self) -> None:
         for record in self._records.values():
