@@ -44,7 +44,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,9 @@ DEFAULT_SCHEDULER_NAME = "default-scheduler"
 LEASE_NAME = "raftsman-scheduler"
 CLEANUP_PERIOD = 1.0
 """How often expired assumptions are looked for (Kubernetes: every second)."""
+
+Write = Callable[[], Awaitable[None]]
+"""A write a decision asks for (the bind, or the unschedulable status), run off the loop."""
 
 INVALID_POD = "PodSpec"
 """Rejection marker for a pod whose own spec cannot be read: no cluster event helps,
@@ -204,7 +207,7 @@ class Scheduler:
             else:
                 nursery.start_soon(self._write_then_release, write)
 
-    async def _write_then_release(self, write: Any) -> None:
+    async def _write_then_release(self, write: Write) -> None:
         try:
             await write()
         finally:
@@ -218,7 +221,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ one attempt
 
-    def schedule_one(self, queued: QueuedPod) -> Any | None:
+    def schedule_one(self, queued: QueuedPod) -> Write | None:
         """Decide for one popped pod (synchronously) and return the write to make, if any
         (an async callable: the bind, or the unschedulable status update)."""
         pod = self.pods.cache.get(queued.key)
@@ -277,7 +280,7 @@ class Scheduler:
             pod, NORMAL, "Scheduled", f"Successfully assigned {namespace}/{name} to {node}"
         )
 
-    def _unschedulable(self, pod: Any, message: str) -> Any | None:
+    def _unschedulable(self, pod: Any, message: str) -> Write | None:
         self.recorder.event(pod, WARNING, "FailedScheduling", message)
         for condition in pod.status.conditions:
             if condition.type == "PodScheduled":
