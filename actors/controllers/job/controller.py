@@ -27,6 +27,8 @@ Tracking, and why nothing is counted twice
     a *consistent* list from the API server (not just the cache): a pod already through
     (b) never has it again, so a stale cache after a restart cannot make the controller
     count it once more. Indexed Jobs count succeeded pods by index (a set) instead.
+    Pods whose Job is finished, or gone (the cache says so and a read from the API
+    server confirms it), lose the finalizer so that nothing keeps them from deletion.
 """
 
 from __future__ import annotations
@@ -319,7 +321,8 @@ class JobController(Controller):
             and ref.name == name
             and (job is None or ref.uid != job.metadata.uid)
         ]
-        await self._release(strays)
+        if strays:
+            await self._release(await self._confirm_strays(namespace, name, strays))
         if job is None:
             self.expectations.forget(key)
             self._written.pop(key, None)
@@ -332,6 +335,19 @@ class JobController(Controller):
             await self._release([p for p in pods if _has_finalizer(p)])
             return await self._expire(key, job, now)
         return await self._sync_job(key, job, pods, now)
+
+    async def _confirm_strays(self, namespace: str, name: str, strays: list[Any]) -> list[Any]:
+        """The ``strays`` whose Job really is gone or finished, by a read from the API
+        server: a Job cache that lags the pod cache must not make live pods untracked."""
+        try:
+            live: Any = await self.api.get(KIND, name, namespace=namespace)
+        except NotFound:
+            return strays
+        except ApiError as exc:
+            raise TransientError(f"could not read job {namespace}/{name}: {exc}") from exc
+        if is_finished(live):
+            return strays
+        return [p for p in strays if not podcontrol.is_owned_by(p, live)]
 
     async def _sync_job(self, key: str, job: Any, pods: list[Any], now: datetime) -> float | None:
         status = type(job.status)()
