@@ -57,17 +57,19 @@ def _errors() -> Iterator[None]:
 @_dir_option
 @_name_option
 @click.option("--stores", type=click.IntRange(min=1), default=None, help="Store members [3].")
-@click.option("--apiservers", type=click.IntRange(min=0), default=None, help="API servers [1].")
+@click.option("--apiservers", type=click.IntRange(min=0), default=None, help="API servers [2].")
 @click.option(
-    "--schedulers", type=click.IntRange(min=0), default=None, help="Schedulers (leader-elected)."
+    "--schedulers", type=click.IntRange(min=0), default=None, help="Schedulers, leader-elected [2]."
 )
 @click.option(
     "--controller-managers",
     type=click.IntRange(min=0),
     default=None,
-    help="Controller managers (leader-elected).",
+    help="Controller managers, leader-elected [2].",
 )
-@click.option("--nodes", type=click.IntRange(min=0), default=None, help="Node agents.")
+@click.option(
+    "--nodes", type=click.IntRange(min=0), default=None, help="Nodes (one node agent each) [3]."
+)
 @click.option(
     "--runtime",
     type=click.Choice(["process", "sim"]),

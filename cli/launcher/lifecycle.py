@@ -33,13 +33,13 @@ from .state import (
 )
 
 DEFAULT_STORES = 3
-DEFAULT_APISERVERS = 1
+DEFAULT_APISERVERS = 2
 DEFAULT_COUNTS: dict[str, int] = {
     "store": DEFAULT_STORES,
     "apiserver": DEFAULT_APISERVERS,
-    "scheduler": 0,
-    "controller-manager": 0,
-    "node-agent": 0,
+    "scheduler": 2,
+    "controller-manager": 2,
+    "node-agent": 3,
 }
 """How many processes of each role a new cluster gets when ``up`` is not told."""
 DEFAULT_RUNTIME = "process"

@@ -144,6 +144,10 @@ def _serving(endpoint: str) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+SMALL = ("--apiservers=1", "--schedulers=0", "--controller-managers=0", "--nodes=0")
+"""A cluster of stores and one API server, for the tests about the launcher's mechanics."""
+
+
 def _store_by_name(launcher: Launcher, name: str) -> dict[str, Any]:
     return next(r for r in launcher.stores() if r["name"] == name)
 
@@ -161,7 +165,27 @@ def test_up_kill_restart_down_up_purge(launcher: Launcher) -> None:
     assert len(stores) == 3
     assert all(r["state"] == "up" and r["restarts"] == 0 for r in stores)
     assert sum(r["leader"] for r in stores) == 1
-    [api] = [r for r in rows if r["role"] == "apiserver"]
+    # The default cluster: every role, the elected ones with exactly one leader each.
+    by_role = {role: [r for r in rows if r["role"] == role] for role in {r["role"] for r in rows}}
+    assert {role: len(v) for role, v in by_role.items()} == {
+        "supervisor": 1,
+        "store": 3,
+        "apiserver": 2,
+        "scheduler": 2,
+        "controller-manager": 2,
+        "node-agent": 3,
+    }
+    assert all(r["state"] == "up" for r in rows)
+    processes.wait_for(
+        lambda: all(
+            sum(r["leader"] for r in launcher.status() if r["role"] == role) == 1
+            for role in ("scheduler", "controller-manager")
+        ),
+        timeout=20,
+        message="one scheduler leader and one controller-manager leader",
+    )
+    assert [r["name"] for r in by_role["node-agent"]] == ["node-0", "node-1", "node-2"]
+    api = by_role["apiserver"][0]
     assert api["state"] == "up" and api["endpoint"] == f"127.0.0.1:{api['ports']['api']}"
     assert not api["leader"]
     config = (launcher.dir / "config").read_text()
@@ -170,6 +194,8 @@ def test_up_kill_restart_down_up_purge(launcher: Launcher) -> None:
     assert _serving(api["endpoint"])
     table = launcher.run("status").stdout
     assert "apiserver" in table and f"api={api['ports']['api']}" in table
+    nodes = launcher.run("get", "nodes").stdout.splitlines()
+    assert [line.split()[:2] for line in nodes[1:]] == [[f"node-{i}", "Ready"] for i in range(3)]
 
     endpoints = launcher.endpoints()
     _put(endpoints[0], b"/kept", b"across restarts")
@@ -204,7 +230,7 @@ def test_up_kill_restart_down_up_purge(launcher: Launcher) -> None:
     assert _store_by_name(launcher, victim["name"])["pid"] == restarted["pid"]
 
     # down: everything stops, data stays.
-    running = [supervisor_pid, *(r["pid"] for r in launcher.stores())]
+    running = [supervisor_pid, *(r["pid"] for r in launcher.status()[1:] if r["pid"])]
     down = launcher.run("down")
     assert "stopped" in down.stdout
     assert all(r["state"] == "down" and r["pid"] is None for r in launcher.status())
@@ -223,7 +249,7 @@ def test_up_kill_restart_down_up_purge(launcher: Launcher) -> None:
 
 @pytest.mark.needs_etcd
 def test_etcdctl_put_get(launcher: Launcher) -> None:
-    launcher.run("up")
+    launcher.run("up", *SMALL)
     env = {**os.environ, "ETCDCTL_API": "3"}
     endpoints = f"--endpoints={','.join(launcher.endpoints())}"
     etcdctl = shutil.which("etcdctl")
@@ -248,7 +274,7 @@ def test_etcdctl_put_get(launcher: Launcher) -> None:
 
 def test_base_port_and_store_count(launcher: Launcher) -> None:
     base = _free_run(5)
-    launcher.run("up", "--stores=2", f"--base-port={base}")
+    launcher.run("up", *SMALL, "--stores=2", f"--base-port={base}")
     stores = launcher.stores()
     assert [r["ports"] for r in stores] == [
         {"client": base, "peer": base + 1},
@@ -258,16 +284,16 @@ def test_base_port_and_store_count(launcher: Launcher) -> None:
         {"api": base + 4}
     ]
     launcher.run("down")
-    refused = launcher.run("up", "--stores=3", check=False)
+    refused = launcher.run("up", *SMALL, "--stores=3", check=False)
     assert refused.returncode == 1
     assert "has 2 stores, not 3" in refused.stderr
     assert refused.stderr.count("\n") == 1  # one line, no traceback
-    refused = launcher.run("up", "--apiservers=2", check=False)
+    refused = launcher.run("up", *SMALL, "--apiservers=2", check=False)
     assert refused.returncode == 1 and "has 1 apiservers, not 2" in refused.stderr
 
 
 def test_no_restart_leaves_a_killed_store_failed(launcher: Launcher) -> None:
-    launcher.run("up", "--no-restart")
+    launcher.run("up", *SMALL, "--no-restart")
     victim = launcher.stores()[0]
     os.kill(victim["pid"], signal.SIGKILL)
     row = processes.wait_for(
@@ -280,7 +306,7 @@ def test_no_restart_leaves_a_killed_store_failed(launcher: Launcher) -> None:
 
 
 def test_down_after_the_supervisor_was_killed(launcher: Launcher) -> None:
-    launcher.run("up", "--stores=1")
+    launcher.run("up", *SMALL, "--stores=1")
     rows = launcher.status()
     supervisor, store = rows[0]["pid"], rows[1]["pid"]
     os.kill(supervisor, signal.SIGKILL)
@@ -295,7 +321,7 @@ def test_down_after_the_supervisor_was_killed(launcher: Launcher) -> None:
 
 def test_foreground_prefixes_logs_and_stops_on_ctrl_c(launcher: Launcher, tmp_path: Path) -> None:
     log = tmp_path / "foreground.log"
-    argv = [sys.executable, "-m", "cli.main", "up", "--foreground", "--stores=1"]
+    argv = [sys.executable, "-m", "cli.main", "up", "--foreground", "--stores=1", *SMALL]
     with processes.running([*argv, f"--dir={launcher.dir}"], log_path=log, cwd=ROOT) as up:
         processes.wait_for(
             lambda: "ready in" in up.log_text(),
