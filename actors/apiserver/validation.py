@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from google.protobuf.message import Message
@@ -1167,6 +1168,24 @@ def _cron_problem(schedule: str) -> str | None:
     for f in fields:
         if not _CRON_FIELD.fullmatch(f):
             return f"failed to parse field: {f}"
+    # The controller's own parser has the last word (ranges, names, steps), so a schedule
+    # the API accepts is one the CronJob controller can run.
+    from actors.controllers.cron import CronSyntaxError, parse_schedule
+
+    try:
+        parse_schedule(text, default_zone=UTC)
+    except CronSyntaxError as exc:
+        return str(exc)
+    return None
+
+
+def _time_zone_problem(zone: str) -> str | None:
+    from actors.controllers.cron import CronSyntaxError, parse_schedule
+
+    try:
+        parse_schedule("@daily", time_zone=zone)
+    except CronSyntaxError as exc:
+        return str(exc)
     return None
 
 
@@ -1178,6 +1197,10 @@ def _check_cron_job(v: _V, cj: batch_pb2.CronJob) -> None:
         problem = _cron_problem(s.schedule)
         if problem:
             v.invalid("spec.schedule", s.schedule, problem)
+    if s.HasField("time_zone") and s.time_zone:
+        zone_problem = _time_zone_problem(s.time_zone)
+        if zone_problem:
+            v.invalid("spec.timeZone", s.time_zone, zone_problem)
     v.supported(
         "spec.concurrencyPolicy", s.concurrency_policy, ["Allow", "Forbid", "Replace"], empty=True
     )

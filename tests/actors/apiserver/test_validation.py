@@ -421,6 +421,41 @@ def test_good_objects_have_no_errors(doc):
         ),
         (
             {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": {"name": "c"},
+                "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": JOB["spec"]}},
+            },
+            ["spec.schedule"],
+        ),
+        (
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": {"name": "c"},
+                "spec": {
+                    "schedule": "0 9 * * MON-FRI",
+                    "timeZone": "Mars/Olympus",
+                    "jobTemplate": {"spec": JOB["spec"]},
+                },
+            },
+            ["spec.timeZone"],
+        ),
+        (
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "metadata": {"name": "c"},
+                "spec": {
+                    "schedule": "0 9 * * MON-FRI",
+                    "timeZone": "Europe/Paris",
+                    "jobTemplate": {"spec": JOB["spec"]},
+                },
+            },
+            [],
+        ),
+        (
+            {
                 "apiVersion": "apps/v1",
                 "kind": "DaemonSet",
                 "metadata": {"name": "d"},
