@@ -341,6 +341,14 @@ async def run_experiment(
         found = await store_invariants(cluster.store_endpoints(), result)
         report.invariants += [inv for inv in found if inv.name in wanted]
         report.workload = result.summary()
+        report.workload_counts = {
+            "ok": result.ok,
+            "indeterminate": result.indeterminate,
+            "failed": result.failed,
+            "acked": len(result.acked),
+            "watched": len(result.watched),
+            "watch_reopens": result.watch_reopens,
+        }
     if placement is not None:
         report.invariants.append(placement.result())
     for extra in experiment.extra_invariants:

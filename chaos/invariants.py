@@ -171,6 +171,65 @@ async def store_invariants(
 # --------------------------------------------------------------------------- pods
 
 
+@dataclass(frozen=True)
+class RunningContainer:
+    node: str
+    pod: str
+    """namespace/name"""
+    pod_uid: str
+    container: str
+    pid: int | None
+
+
+async def running_containers(nodes: dict[str, str]) -> list[RunningContainer]:
+    """Every running container of the ``process`` runtime on ``nodes`` (name -> the node
+    agent's data directory), read from the runtime's own state files."""
+    from cli.launcher.pods import containers_dir
+    from node_agent.runtime.process import ProcessRuntime
+
+    out = []
+    for node, data in sorted(nodes.items()):
+        state = containers_dir(data)
+        if not await trio.Path(state).is_dir():
+            continue
+        for info in await ProcessRuntime(state_dir=Path(state)).containers():
+            if info.status.running:
+                spec = info.spec
+                out.append(
+                    RunningContainer(
+                        node=node,
+                        pod=f"{spec.pod_namespace}/{spec.pod_name}",
+                        pod_uid=spec.pod_uid,
+                        container=spec.container_name,
+                        pid=info.status.pid,
+                    )
+                )
+    return out
+
+
+async def orphans(api: Any, nodes: dict[str, str]) -> list[str]:
+    """Running containers that should not run: their pod is gone, is being deleted, is
+    another pod of the same name (other uid), or is bound to another node. Empty once
+    every node agent has caught up with the API."""
+    from actors.client import NotFound
+
+    out = []
+    for c in await running_containers(nodes):
+        namespace, name = c.pod.split("/", 1)
+        try:
+            pod = await api.get("Pod", name, namespace=namespace)
+        except NotFound:
+            out.append(f"{c.pod} on {c.node}: the pod no longer exists")
+            continue
+        if pod.metadata.uid != c.pod_uid:
+            out.append(f"{c.pod} on {c.node}: runs uid {c.pod_uid}, the pod is {pod.metadata.uid}")
+        elif pod.metadata.HasField("deletion_timestamp"):
+            out.append(f"{c.pod} on {c.node}: the pod is being deleted")
+        elif pod.spec.node_name != c.node:
+            out.append(f"{c.pod} on {c.node}: the pod is bound to {pod.spec.node_name!r}")
+    return out
+
+
 @dataclass
 class PodPlacement:
     """Samples which node runs each pod; remembers every moment a pod ran on two nodes.
@@ -186,18 +245,9 @@ class PodPlacement:
 
     async def sample(self) -> dict[str, set[str]]:
         """Pod (namespace/name) -> nodes with a running container of it, right now."""
-        from cli.launcher.pods import containers_dir
-        from node_agent.runtime.process import ProcessRuntime
-
         where: dict[str, set[str]] = {}
-        for node, data in self.nodes.items():
-            state = containers_dir(data)
-            if not await trio.Path(state).is_dir():
-                continue
-            for info in await ProcessRuntime(state_dir=Path(state)).containers():
-                if info.status.running:
-                    pod = f"{info.spec.pod_namespace}/{info.spec.pod_name}"
-                    where.setdefault(pod, set()).add(node)
+        for container in await running_containers(self.nodes):
+            where.setdefault(container.pod, set()).add(container.node)
         self.samples += 1
         for pod, on in sorted(where.items()):
             if len(on) > 1:
@@ -229,7 +279,7 @@ async def deployment_pods(api: Any, namespace: str, name: str) -> tuple[int, lis
         pod
         for pod in pods.items
         if selector_matches(deployment.spec.selector, pod.metadata.labels)
-        and not pod.metadata.deletion_timestamp.seconds
+        and not pod.metadata.HasField("deletion_timestamp")
         and pod.status.phase == "Running"
         and any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
     ]

@@ -70,6 +70,8 @@ class ExperimentReport:
     injections: list[Injection] = field(default_factory=list)
     invariants: list[InvariantResult] = field(default_factory=list)
     workload: str | None = None
+    workload_counts: dict[str, int] = field(default_factory=dict)
+    """ok, indeterminate, failed operations; acked appends; watched events."""
     duration: float = 0.0
 
     @property
@@ -111,6 +113,7 @@ class ExperimentReport:
             "recovery": self.recovery_stats(),
             "invariants": [inv.to_json() for inv in self.invariants],
             "workload": self.workload,
+            "workload_counts": self.workload_counts,
         }
 
     def dumps(self) -> str:
