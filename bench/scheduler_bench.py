@@ -19,6 +19,11 @@ then measures two scenarios, each in its own namespace:
 * **backlog** -- ``--pods`` pods are created while no scheduler runs; then the scheduler
   starts and drains them. This is a scheduler that just took over a busy cluster.
 
+A third scenario, **algorithm**, runs first and alone: the same pods placed on the same
+nodes in this process by the scheduling framework only (filter, score, assume; no API
+server, no writes), to show what the scheduler's own decisions cost. Its "latency" is
+the time of one decision.
+
 The scheduler is a ``raftsman scheduler --no-leader-elect`` process (``--in-process``
 runs it inside the benchmark instead, e.g. to profile it with py-spy's ``--subprocesses``
 off). A watch on the namespace timestamps every pod twice: when its ADDED event arrives
@@ -42,9 +47,11 @@ import json
 import math
 import os
 import platform
+import random
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -54,7 +61,8 @@ from typing import Any
 import trio
 
 from actors.client import ApiClient, Conflict, EventType, open_api_client
-from actors.scheduler import Scheduler, SchedulerConfig
+from actors.scheduler import PodInfo, Scheduler, SchedulerCache, SchedulerConfig, schedule_pod
+from actors.scheduler.plugins import DEFAULT_FILTERS, DEFAULT_SCORES
 from cli.process import run_until_signalled
 from proto.k8s import codec
 from tests.support import processes
@@ -344,8 +352,52 @@ async def run_scenario(
     )
 
 
+def algorithm_result(args: argparse.Namespace) -> Result:
+    """Decisions only, in this process, no API server: what one scheduler core can do."""
+    cache = SchedulerCache()
+    for i in range(args.nodes):
+        cache.add_node(node_object(f"node-{i:04}"))
+    pods = [pod_object(f"pod-{i:05}", "bench-algorithm") for i in range(args.pods)]
+    rng = random.Random(1)
+    times = []
+    cpu_before, started = cpu_seconds(os.getpid()), time.perf_counter()
+    for pod in pods:
+        t = time.perf_counter()
+        info = PodInfo.of(pod)
+        decision = schedule_pod(
+            info, cache, filters=DEFAULT_FILTERS, scores=DEFAULT_SCORES, rng=rng
+        )
+        assert decision.node is not None, decision.message
+        cache.assume(info, decision.node)
+        times.append(time.perf_counter() - t)
+    wall = time.perf_counter() - started
+    cpu = cpu_seconds(os.getpid()) - cpu_before
+    times.sort()
+    return Result(
+        scenario="algorithm",
+        nodes=args.nodes,
+        pods=args.pods,
+        bound=len(times),
+        pods_per_second=len(times) / wall,
+        create_per_second=math.nan,
+        latency_p50=percentile(times, 50),
+        latency_p90=percentile(times, 90),
+        latency_p99=percentile(times, 99),
+        latency_max=times[-1],
+        seconds=wall,
+        start_seconds=0.0,
+        cpu_percent={"bench": 100 * cpu / wall},
+    )
+
+
 async def run(args: argparse.Namespace, work_dir: Path) -> list[Result]:
     results: list[Result] = []
+    if "algorithm" in args.scenarios:
+        print(f"algorithm: {args.pods} decisions ...", file=sys.stderr)
+        results.append(algorithm_result(args))
+    served = [s for s in args.scenarios if s != "algorithm"]
+    if not served:
+        return results
     with ExitStack() as stack:
         store = stack.enter_context(raftstore_cluster(work_dir / "store", size=1))
         server = stack.enter_context(apiserver_process(store.endpoints, work_dir))
@@ -361,7 +413,7 @@ async def run(args: argparse.Namespace, work_dir: Path) -> list[Result]:
         async with open_api_client(server.address, timeout=60) as api:
             print(f"creating {args.nodes} nodes ...", file=sys.stderr)
             await create_all(api, [node_object(f"node-{i:04}") for i in range(args.nodes)], 4)
-            for scenario in args.scenarios:
+            for scenario in served:
                 results.append(await run_scenario(scenario, args, api, runner, pids))
     return results
 
@@ -392,6 +444,17 @@ def machine_line(args: argparse.Namespace) -> str:
     )
 
 
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "–"
+    ms = seconds * 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:,.0f} ms"
+
+
+def _number(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:,.0f}"
+
+
 def markdown(results: Sequence[Result], header: str) -> str:
     lines = [
         header,
@@ -402,15 +465,14 @@ def markdown(results: Sequence[Result], header: str) -> str:
     ]
     for r in results:
         cpu = " / ".join(
-            f"{r.cpu_percent.get(k, math.nan):.0f}"
+            _number(r.cpu_percent.get(k, math.nan))
             for k in ("scheduler", "apiserver", "store", "bench")
         )
         start = f" (+{r.start_seconds:.1f} s start)" if r.start_seconds else ""
         lines.append(
-            f"| {r.scenario} | {r.nodes} | {r.pods} | {r.pods_per_second:,.0f} | "
-            f"{r.create_per_second:,.0f} | {r.latency_p50 * 1000:,.0f} ms | "
-            f"{r.latency_p90 * 1000:,.0f} ms | {r.latency_p99 * 1000:,.0f} ms | "
-            f"{r.latency_max * 1000:,.0f} ms | {r.seconds:.2f} s{start} | {cpu} |"
+            f"| {r.scenario} | {r.nodes} | {r.pods} | {_number(r.pods_per_second)} | "
+            f"{_number(r.create_per_second)} | {_ms(r.latency_p50)} | {_ms(r.latency_p90)} | "
+            f"{_ms(r.latency_p99)} | {_ms(r.latency_max)} | {r.seconds:.2f} s{start} | {cpu} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -422,7 +484,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument(
-        "--scenarios", default="burst,backlog", help="comma-separated: burst, backlog"
+        "--scenarios",
+        default="algorithm,burst,backlog",
+        help="comma-separated: algorithm, burst, backlog",
     )
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--bind-concurrency", type=int, default=32)
@@ -435,8 +499,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for s in args.scenarios:
-        if s not in ("burst", "backlog"):
-            parser.error(f"--scenarios: unknown scenario {s!r} (choose from burst, backlog)")
+        if s not in ("algorithm", "burst", "backlog"):
+            parser.error(
+                f"--scenarios: unknown scenario {s!r} (choose from algorithm, burst, backlog)"
+            )
     if args.nodes < 1 or args.pods < 1:
         parser.error("--nodes and --pods must be at least 1")
     return args
