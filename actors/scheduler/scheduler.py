@@ -201,7 +201,16 @@ class Scheduler:
             except BaseException:
                 self._writes.release()
                 raise
-            write = self.schedule_one(queued)
+            try:
+                write = self.schedule_one(queued)
+            except Exception:
+                # A bug met by one pod must not stop scheduling for all the others.
+                logger.exception("scheduling %s failed; retrying after backoff", queued.key)
+                self.metrics.attempts["error"] += 1
+                self.cache.forget(queued.key)
+                if queued.key not in self.queue:
+                    self.queue.requeue_backoff(queued)
+                write = None
             if write is None:
                 self._writes.release()
             else:

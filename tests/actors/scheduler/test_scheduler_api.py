@@ -15,7 +15,9 @@ import pytest
 import trio
 
 from actors.client import ApiClient
-from actors.scheduler import Scheduler, SchedulerConfig
+from actors.scheduler import PodInfo, Scheduler, SchedulerConfig
+from actors.scheduler.framework import ClusterView, FilterPlugin, NodeCheck
+from actors.scheduler.plugins import DEFAULT_FILTERS
 from tests.actors.scheduler import objects
 from tests.support.processes import async_wait_for
 
@@ -246,3 +248,26 @@ async def test_a_bind_of_a_deleted_pod_is_dropped(
     assert scheduler.metrics.bind_failures == {"NotFound": 1}
     assert scheduler.cache.node_of(key) is None
     assert key not in scheduler.queue
+
+
+async def test_a_plugin_that_fails_on_one_pod_does_not_stop_the_others(
+    api: ApiClient, ns: str, nursery: trio.Nursery, config: SchedulerConfig
+) -> None:
+    def prepare(pod: PodInfo, view: ClusterView) -> NodeCheck | None:
+        if pod.name == "bad":
+            raise RuntimeError("a bug in a plugin")
+        return None
+
+    await add_node(api, "a")
+    scheduler = Scheduler(
+        api, config=config, filters=(*DEFAULT_FILTERS, FilterPlugin("Boom", prepare))
+    )
+    await nursery.start(scheduler.run)
+    await add_pod(api, ns, "bad", config.scheduler_name)
+    await add_pod(api, ns, "good", config.scheduler_name)
+    assert await bound(api, ns, 1) == {"good": "a"}
+    await async_wait_for(
+        lambda: scheduler.metrics.attempts["error"] >= 1, timeout=TIMEOUT, message="an error"
+    )
+    assert scheduler.queue.where(f"{ns}/bad") in ("backoff", "active")
+    assert scheduler.cache.node_of(f"{ns}/bad") is None
