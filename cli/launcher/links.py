@@ -52,7 +52,7 @@ from typing import Any
 import trio
 
 from .layout import Layout
-from .state import ClusterState, ProcessRecord, StateFileError, load, write_atomic
+from .state import ClusterState, ProcessRecord, StateFileError, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -323,11 +323,16 @@ class LinkProxy:
         self.connections: set[_Connection] = set()
 
     def _candidates(self) -> dict[str, int]:
+        """Name -> pid of every process the state file says runs (read raw: only these
+        two fields matter here, and a half-understood file must not stop the proxy)."""
         try:
-            state = load(Path(self.root) / "state.json")
-        except StateFileError:
+            raw = json.loads((Path(self.root) / "state.json").read_text())
+            return {str(p["name"]): int(p["pid"]) for p in raw["processes"] if p.get("pid")}
+        except (OSError, ValueError, KeyError, TypeError):
             return {}
-        return {p.name: p.pid for p in state.processes if p.pid is not None}
+
+    def _source(self, port: int, remote_port: int) -> str | None:
+        return socket_owner(port, remote_port, self._candidates())
 
     def verdict(self, conn: _Connection) -> tuple[str, float]:
         return self.rules.verdict(conn.source, conn.link.target)
@@ -379,9 +384,7 @@ class LinkProxy:
 
     async def _handle(self, downstream: trio.SocketStream, link: Link) -> None:
         peer_port = downstream.socket.getpeername()[1]
-        source = await trio.to_thread.run_sync(
-            socket_owner, peer_port, link.listen, self._candidates()
-        )
+        source = await trio.to_thread.run_sync(self._source, peer_port, link.listen)
         conn = _Connection(link, source)
         async with downstream:
             if self.verdict(conn)[0] == "refuse":
