@@ -120,8 +120,14 @@ def test_generic_table_and_kind_prefix() -> None:
     assert printers.table(kinds.by_kind("Lease"), [lease], now=NOW, with_kind=True) == (
         "NAME                          HOLDER   AGE\nlease.coordination.k8s.io/l   node-1   1s"
     )
-    event = obj({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}}, age=1)
-    assert printers.table(kinds.by_kind("Event"), [event], now=NOW) == "NAME   AGE\ne      1s"
+    event = obj(
+        {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "type": "Warning",
+         "reason": "BackOff", "message": "restarting", "involvedObject": {"kind": "Pod", "name": "p"}},
+        age=1,
+    )  # fmt: skip
+    assert printers.table(kinds.by_kind("Event"), [event], now=NOW) == (
+        "LAST SEEN   TYPE      REASON    OBJECT   MESSAGE\n1s          Warning   BackOff   pod/p    restarting"
+    )
 
 
 def test_list_document_and_names() -> None:
