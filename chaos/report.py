@@ -144,10 +144,11 @@ class ExperimentReport:
             lines.append(f"{inj.index:3d} {at}  {inj.fault} / {inj.target} -> {procs}  {outcome}")
         stats = self.recovery_stats()
         if stats:
-            lines += ["", "time to recover (s)     count    min  median    max"]
+            width = max(len(f) for f in stats) + 2
+            lines += ["", f"{'time to recover (s)':<{width + 2}}count    min  median    max"]
             for fault, s in stats.items():
                 lines.append(
-                    f"  {fault:<22}{int(s['count']):5d} {s['min']:6.2f} {s['median']:7.2f} "
+                    f"  {fault:<{width}}{int(s['count']):5d} {s['min']:6.2f} {s['median']:7.2f} "
                     f"{s['max']:6.2f}"
                 )
         if self.workload:
