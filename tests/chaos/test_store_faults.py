@@ -74,9 +74,10 @@ async def test_whole_store_killed_at_once_and_restarted_three_times(launched: La
             "target": "store:all",
             "fault": "kill",
             "count": 3,
-            "interval": 1,
+            "interval": 0.5,
             "recovery_timeout": 30,
-            "steady_state": STORE_STEADY,
+            # Every member back (not just a majority) before the next kill hits all three.
+            "steady_state": [*STORE_STEADY, "processes-up"],
             "workload": WORKLOAD,
         }
     )
