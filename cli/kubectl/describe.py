@@ -26,13 +26,24 @@ INDENT = "  "
 
 
 class Writer:
-    """Lines of ``Key:  value`` at nesting levels, values aligned per block like kubectl."""
+    """Lines of ``Key:  value`` at nesting levels, values aligned per level like kubectl.
+
+    ``item(level, key)`` opens a section (``Key:``); ``item(level, "", value)`` continues
+    the previous key's value on a line of its own, under the values (a second label);
+    ``row(level, text)`` is a line taken as it is (a line of a table such as Conditions or
+    Events: no colon is added).
+    """
 
     def __init__(self) -> None:
         self.lines: list[tuple[int, str, str | None]] = []
+        self._rows: set[int] = set()
 
     def item(self, level: int, key: str, value: Any = None) -> None:
         self.lines.append((level, key, None if value is None else str(value)))
+
+    def row(self, level: int, text: str) -> None:
+        self._rows.add(len(self.lines))
+        self.lines.append((level, text, None))
 
     def text(self) -> str:
         out: list[str] = []
@@ -41,12 +52,15 @@ class Writer:
         for level, key, value in self.lines:
             if value is not None:
                 width[level] = max(width.get(level, 0), len(key) + 1)
-        for level, key, value in self.lines:
+        for index, (level, key, value) in enumerate(self.lines):
             prefix = INDENT * level
-            if value is None:
+            if index in self._rows:
+                out.append(f"{prefix}{key}".rstrip())
+            elif value is None:
                 out.append(f"{prefix}{key}:")
             else:
-                out.append(f"{prefix}{(key + ':').ljust(width[level])}  {value}".rstrip())
+                label = f"{key}:" if key else ""
+                out.append(f"{prefix}{label.ljust(width[level])}  {value}".rstrip())
         return "\n".join(out)
 
 
@@ -54,8 +68,11 @@ def _ts(stamp: Any) -> str:
     return datetime.fromtimestamp(stamp.seconds, UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
-def _map(w: Writer, level: int, key: str, items: dict[str, str]) -> None:
-    pairs = [f"{k}={v}" for k, v in sorted(items.items())]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _map(w: Writer, level: int, key: str, items: dict[str, str], *, sep: str = "=") -> None:
+    pairs = [f"{k}{sep}{v}" for k, v in sorted(items.items())]
     if not pairs:
         w.item(level, key, "<none>")
         return
@@ -70,7 +87,9 @@ def _meta(w: Writer, obj: Any) -> None:
     if meta.namespace:
         w.item(0, "Namespace", meta.namespace)
     _map(w, 0, "Labels", dict(meta.labels))
-    _map(w, 0, "Annotations", dict(meta.annotations))
+    # As kubectl: ``key: value``, without the (long) last-applied configuration.
+    annotations = {k: v for k, v in meta.annotations.items() if k != LAST_APPLIED}
+    _map(w, 0, "Annotations", annotations, sep=": ")
     if meta.HasField("creation_timestamp"):
         w.item(0, "CreationTimestamp", _ts(meta.creation_timestamp))
     owner = next((o for o in meta.owner_references if o.controller), None)
@@ -194,14 +213,14 @@ def _conditions(w: Writer, conditions: Iterable[Any], *, reason: bool = False) -
     conditions = list(conditions)
     w.item(0, "Conditions")
     if not conditions:
-        w.item(1, "<none>")
+        w.row(1, "<none>")
         return
     head = ["Type", "Status", *(["Reason"] if reason else [])]
     rows = [head, ["----", "------", *(["------"] if reason else [])]]
     for c in conditions:
         rows.append([c.type, c.status, *([c.reason or ""] if reason else [])])
     for line in printers.render(rows).splitlines():
-        w.item(1, line.rstrip())
+        w.row(1, line)
 
 
 def _template(w: Writer, template: Any) -> None:
@@ -369,7 +388,7 @@ async def _node(api: ApiClient, w: Writer, node: Any) -> None:
         rows.append([p.metadata.namespace, p.metadata.name, cpu, mem, printers.age(p, now)])
     if len(rows) > 1:
         for line in printers.render(rows).splitlines():
-            w.item(1, line.rstrip())
+            w.row(1, line)
 
 
 def _generic(w: Writer, obj: Any) -> None:
@@ -431,7 +450,7 @@ async def _events(api: ApiClient, w: Writer, obj: Any, kind: str) -> None:
             ]
         )
     for line in printers.render(rows).splitlines():
-        w.item(1, line.rstrip())
+        w.row(1, line)
 
 
 async def describe_object(api: ApiClient, obj: Any, kind: str) -> str:
