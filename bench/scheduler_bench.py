@@ -515,6 +515,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _no_nan(value: Any) -> Any:
+    """NaN (a figure that does not apply) as JSON null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     header = machine_line(args)
@@ -534,10 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
-        args.json.write_text(
-            json.dumps({"machine": header, "results": [asdict(r) for r in results]}, indent=2)
-            + "\n"
-        )
+        doc = {"machine": header, "results": [_no_nan(asdict(r)) for r in results]}
+        args.json.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return 0
 
 
