@@ -8,6 +8,9 @@ and on what the cluster says afterwards.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import trio
 
@@ -20,7 +23,7 @@ from chaos.steady import StoresReady, StoreWritable, wait_steady
 from chaos.workload import WorkloadConfig, run_workload
 from cli.launcher import links
 from proto.k8s import kinds
-from tests.chaos.conftest import NO_CONTROL_PLANE, Launched
+from tests.chaos.conftest import NO_CONTROL_PLANE, Launched, cli
 from tests.support.processes import async_wait_for
 
 pytestmark = pytest.mark.chaos
@@ -33,36 +36,63 @@ def _explain(report: object, launched: Launched) -> str:
     return f"{report.to_text()}\n{launched.logs()}"  # type: ignore[attr-defined]
 
 
-async def test_store_leader_killed_during_concurrent_writes(launched: Launched) -> None:
+LEADER_KILL = """\
+name: leader-kill
+seed: 11
+target: store:leader
+fault: kill
+count: 2
+interval: 1.5
+recovery_timeout: 30
+steady_state: [stores-ready, store-writable]
+workload: {clients: 4, keys: 8}
+"""
+
+
+async def test_store_leader_killed_during_concurrent_writes(
+    launched: Launched, tmp_path: Path
+) -> None:
+    """Through the CLI, as a user runs it: progress lines, the report files, exit 0."""
     launched.up("--stores=3", "--apiservers=0", *NO_CONTROL_PLANE)
-    experiment = parse_experiment(
-        {
-            "name": "leader-kill",
-            "seed": 11,
-            "target": "store:leader",
-            "fault": "kill",
-            "count": 2,
-            "interval": 1.5,
-            "recovery_timeout": 30,
-            "steady_state": STORE_STEADY,
-            "workload": WORKLOAD,
-        }
+    spec = tmp_path / "leader-kill.yaml"
+    spec.write_text(LEADER_KILL)
+    report_path = tmp_path / "report.json"
+    result = await trio.to_thread.run_sync(
+        lambda: cli(
+            "chaos",
+            "run",
+            str(spec),
+            f"--dir={launched.dir}",
+            f"--report={report_path}",
+            check=False,
+        )
     )
-    report = await run_experiment(launched.cluster, experiment)
-    assert report.ok, _explain(report, launched)
-    assert [inv.name for inv in report.invariants] == [
-        "linearizable",
-        "no-lost-writes",
-        "watch-continuity",
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{launched.logs()}"
+    assert "#1 kill -> store-" in result.stdout and "PASSED" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["ok"] and report_path.with_suffix(".txt").exists()
+    assert [(inv["name"], inv["ok"]) for inv in report["invariants"]] == [
+        ("linearizable", True),
+        ("no-lost-writes", True),
+        ("watch-continuity", True),
     ]
-    killed = [inj.processes for inj in report.injections]
+    killed = [inj["processes"] for inj in report["injections"]]
     assert len(killed) == 2 and all(len(p) == 1 for p in killed)
     assert killed[0] != killed[1], "each injection kills the leader of that moment"
-    assert report.workload_counts["acked"] >= 5, report.workload
+    assert all(inj["time_to_recover"] > 0 for inj in report["injections"])
+    assert report["workload_counts"]["acked"] >= 5, report["workload"]
     restarted = {
         row["name"]: row["restarts"] for row in launched.status() if row["role"] == "store"
     }
     assert sum(restarted.values()) == 2, restarted
+
+
+def test_chaos_run_without_a_cluster_says_so(tmp_path: Path) -> None:
+    spec = tmp_path / "x.yaml"
+    spec.write_text(LEADER_KILL)
+    result = cli("chaos", "run", str(spec), f"--dir={tmp_path / 'none'}", check=False)
+    assert result.returncode == 2
+    assert "no cluster at" in result.stderr
 
 
 async def test_whole_store_killed_at_once_and_restarted_three_times(launched: Launched) -> None:
