@@ -20,8 +20,8 @@ import trio
 
 from actors.client import ApiClient
 
-from . import session
-from .logs import default_container_note, pod_name
+from . import podref, session
+from .logs import default_container_note
 
 _READ = 64 * 1024
 
@@ -77,7 +77,7 @@ def exec_(
     result: list[int] = []
 
     async def run(api: ApiClient) -> None:
-        name = pod_name(pod)
+        name = await podref.resolve_pod(api, pod, namespace)
         if not container:
             await default_container_note(api, name, namespace)
         code = await api.exec(

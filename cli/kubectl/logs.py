@@ -17,7 +17,7 @@ import click
 
 from actors.client import ApiClient
 
-from . import session
+from . import podref, session
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -39,13 +39,9 @@ def parse_duration(text: str) -> float:
 
 def pod_name(argument: str) -> str:
     """``web-1`` or ``pod/web-1`` (``po/``, ``pods/``) to the pod's name."""
-    kind, slash, name = argument.partition("/")
-    if not slash:
-        return argument
-    if kind.lower() not in ("pod", "pods", "po") or not name:
-        raise session.UsageProblem(
-            f"{argument!r}: name a pod as NAME or pod/NAME (other kinds are not supported)"
-        )
+    name = podref.pod_name(argument)
+    if name is None:
+        raise session.UsageProblem(f"{argument!r} does not name a pod")
     return name
 
 
@@ -59,7 +55,9 @@ async def default_container_note(api: ApiClient, name: str, namespace: str) -> N
 
 
 @click.command("logs")
-@click.argument("pod")
+@click.argument("pod", required=False, default="")
+@click.option("-l", "--selector", default="", help="Logs of every pod with these labels.")
+@click.option("--prefix", is_flag=True, help="Start each line with [pod/NAME/CONTAINER].")
 @click.option("-c", "--container", default="", help="The container (default: the first).")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until it exits.")
@@ -72,6 +70,8 @@ async def default_container_note(api: ApiClient, name: str, namespace: str) -> N
 @session.common_options
 def logs(
     pod: str,
+    selector: str,
+    prefix: bool,
     container: str,
     namespace: str,
     follow: bool,
@@ -86,7 +86,7 @@ def logs(
     verbose: bool,
     dir_: str | None,
 ) -> None:
-    """Print a container's log: raftsman logs POD [-c C] [-f] [--previous] [--tail N]."""
+    """Print a container's log: raftsman logs POD|deploy/NAME|-l SELECTOR [-c C] [-f] [--previous] [--tail N]."""
     options = session.Options.of(server=server, cluster=cluster, verbose=verbose, dir_=dir_)
     since_seconds = None
     if since:
@@ -100,10 +100,7 @@ def logs(
         raise click.BadParameter("must be a positive number of bytes", param_hint="--limit-bytes")
     out = sys.stdout.buffer
 
-    async def run(api: ApiClient) -> None:
-        name = pod_name(pod)
-        if not container:
-            await default_container_note(api, name, namespace)
+    async def one(api: ApiClient, name: str, label: str) -> None:
         chunks = api.logs(
             name,
             namespace=namespace,
@@ -116,10 +113,42 @@ def logs(
             since_time=since_time,
             limit_bytes=limit_bytes,
         )
+        pending = b""
         async with aclosing(chunks):
             async for chunk in chunks:
-                out.write(chunk)
+                if not label:
+                    out.write(chunk)
+                    out.flush()
+                    continue
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    out.write(label.encode() + line + b"\n")
                 out.flush()
+        if pending:
+            out.write(label.encode() + pending + b"\n")
+            out.flush()
+
+    async def run(api: ApiClient) -> None:
+        if bool(pod) == bool(selector):
+            raise session.UsageProblem("name one pod (POD or KIND/NAME) or give -l SELECTOR")
+        if selector:
+            pods = (await api.list_all("pods", namespace=namespace, label_selector=selector)).items
+            if not pods:
+                click.echo(f"No resources found in {namespace} namespace.", err=True)
+                return
+            for p in sorted(pods, key=lambda p: p.metadata.name):
+                label = (
+                    f"[pod/{p.metadata.name}/{container or p.spec.containers[0].name}] "
+                    if prefix
+                    else ""
+                )
+                await one(api, p.metadata.name, label)
+            return
+        name = await podref.resolve_pod(api, pod, namespace)
+        if not container:
+            await default_container_note(api, name, namespace)
+        await one(api, name, f"[pod/{name}/{container or '-'}] " if prefix else "")
 
     try:
         session.run(options, run)
