@@ -164,6 +164,8 @@ async def test_unschedulable_pod_is_reported_then_placed_when_a_node_joins(
     await add_node(api, "c", cpu="4")
     assert await bound(api, ns, 1) == {"big": "c"}
     assert scheduler.metrics.attempts == {"unschedulable": 1, "scheduled": 1}
+    placed = (await pods(api, ns))["big"]
+    assert [(c.type, c.status) for c in placed.status.conditions] == [("PodScheduled", "True")]
 
 
 async def test_assumed_pods_prevent_overcommit_in_a_burst(
