@@ -13,6 +13,10 @@ Guarantees and trade-offs:
   one that last answered, moving on when an address cannot be reached or answers
   ``UNAVAILABLE`` / times out. Any other answer (``NotFound`` included) is final. When no
   address answers, :class:`~.errors.Unreachable` names them all.
+* **An address that answers gRPC but not this API** (``UNIMPLEMENTED``: a port now used by
+  another program, a store's port named by mistake) is passed over like an unreachable
+  one; if nothing better answers, :class:`~.errors.ServiceUnavailable` names it and says
+  so, rather than a bare ``Method not found!``.
 * **Writes are sent once,** to the address that last answered. A write whose outcome is
   unknown (a connection lost mid-call) is never replayed: replaying a create or a delete
   would turn its success into ``AlreadyExists`` / ``NotFound``. Optimistic concurrency is
@@ -165,6 +169,13 @@ class WatchStream:
         return WatchEvent(type=_EVENT_TYPES[message.type], object=unpack(message.object))
 
 
+def _not_an_api_server(address: str, exc: rpc.RpcError) -> str:
+    return (
+        f"{address} answers gRPC but does not serve this Raftsman API call "
+        f"(UNIMPLEMENTED: {exc.message}); is it an API server of this version?"
+    )
+
+
 class ApiClient:
     """A client of one or more API servers; see the module doc for what it guarantees.
 
@@ -204,6 +215,11 @@ class ApiClient:
                 failures.append(f"{address}: {exc.message}")
                 last = exc
                 continue
+            except rpc.Unimplemented as exc:
+                unreachable = False
+                last = errors.ServiceUnavailable(_not_an_api_server(address, exc))
+                failures.append(last.message)
+                continue
             except rpc.RpcError as exc:
                 self._current = index
                 raise errors.translate(exc) from None
@@ -222,6 +238,10 @@ class ApiClient:
         address, stub = self._stubs[self._current]
         try:
             return await call(stub)
+        except rpc.Unimplemented as exc:
+            # Nothing was done there: the next write goes to the next address.
+            self._current = (self._current + 1) % len(self._stubs)
+            raise errors.ServiceUnavailable(_not_an_api_server(address, exc)) from None
         except rpc.RpcError as exc:
             if errors.is_connect_failure(exc):
                 # Nothing was sent: the next write goes to the next address.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -9,6 +11,7 @@ from actors import client as apiclient
 from actors.client import ApiClient, EventType, open_api_client
 from proto import rpc
 from proto.k8s import core_pb2
+from proto.testing import echo_pb2
 from tests.support.ports import free_port
 
 from .conftest import make, pod
@@ -139,3 +142,29 @@ async def test_unreachable_names_every_address() -> None:
     assert unreachable.value.addresses == tuple(dead)
     assert all(address in str(unreachable.value) for address in dead)
     assert isinstance(unreachable.value, rpc.Unavailable)
+
+
+class _Echo:
+    """Some other program's gRPC service, on a port the client was told is an API server."""
+
+    async def Unary(self, request: echo_pb2.EchoRequest, ctx: rpc.ServerContext) -> Any:
+        return echo_pb2.EchoReply(text=request.text)
+
+
+async def test_an_address_serving_another_grpc_service_is_named_and_passed_over(
+    nursery: trio.Nursery, server: rpc.Server, ns: str
+) -> None:
+    other: rpc.Server = await nursery.start(rpc.serve, [rpc.Service.of(_Echo(), echo_pb2, "Echo")])
+    async with open_api_client([other.address], timeout=5) as api:
+        with pytest.raises(apiclient.ServiceUnavailable) as read:
+            await api.get("namespaces", ns)
+        with pytest.raises(apiclient.ServiceUnavailable) as write:
+            await api.create(make("ConfigMap", "nowhere", ns))
+    for failure in (read.value, write.value):
+        assert other.address in failure.message
+        assert "does not serve this Raftsman API call" in failure.message
+        assert not isinstance(failure, apiclient.Unreachable)
+
+    async with open_api_client([other.address, server.address], timeout=5) as api:
+        assert (await api.get("namespaces", ns)).metadata.name == ns  # passed over
+        assert api.address == server.address
