@@ -24,9 +24,9 @@ asked for is checked against the range here and against the store by the write i
 range of valid IPs is 127.96.0.0/16`` or ``... provided IP is already allocated``
 (Kubernetes' wording).
 
-Pod CIDRs: a Node created without ``spec.podCIDR`` gets the first free /24 (by default)
-of the cluster CIDR (``127.64.0.0/12``: 4,096 nodes of 253 pods, all on loopback), so a
-node agent can give its pods addresses as soon as its Node exists. Kubernetes does this
+Pod CIDRs: a Node created without ``spec.podCIDR`` gets a free /24 (by default), drawn at
+random, of the cluster CIDR (``127.64.0.0/12``: 4,096 nodes of 253 pods, all on
+loopback), so a node agent can give its pods addresses as soon as its Node exists. Kubernetes does this
 in the controller manager (``--allocate-node-cidrs``); doing it in the write that creates
 the Node means no node ever waits for a controller to be elected. A podCIDR, once set,
 stays for the Node's life (an update that omits it keeps it), and is freed with the Node.
@@ -189,7 +189,16 @@ class Allocator:
             spec.pod_cidrs.append(spec.pod_cidr)
 
     def _draw_cidr(self) -> str:
-        for subnet in self.cluster_cidr.subnets(new_prefix=self.node_cidr_mask):
+        """A free subnet, drawn at random like a clusterIP: nodes registering together
+        (a whole cluster starting) then rarely race for the same one."""
+        base = int(self.cluster_cidr.network_address)
+        step = 1 << (32 - self.node_cidr_mask)
+        count = self.cluster_cidr.num_addresses // step
+        start = self.rng.randrange(count)
+        for i in range(count):
+            subnet = ipaddress.IPv4Network(
+                (base + ((start + i) % count) * step, self.node_cidr_mask)
+            )
             if cidr_key(str(subnet)) not in self.taken:
                 return str(subnet)
         raise rpc.ResourceExhausted(

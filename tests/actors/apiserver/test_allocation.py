@@ -217,3 +217,18 @@ async def test_bind_sets_pod_scheduled(api, ns):
     assert bound.spec.node_name == "node-1"
     [condition] = [c for c in bound.status.conditions if c.type == "PodScheduled"]
     assert condition.status == "True" and condition.last_transition_time.seconds > 0
+
+
+async def test_nodes_registering_together_all_get_distinct_cidrs(api, unique):
+    created = []
+
+    async def register(i):
+        created.append(await api.create(make("Node", f"{unique}-n{i}")))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(20):
+            nursery.start_soon(register, i)
+    cidrs = [n.spec.pod_cidr for n in created]
+    assert len(cidrs) == 20 and len(set(cidrs)) == 20
+    for n in created:
+        await api.delete("node", n.metadata.name)
