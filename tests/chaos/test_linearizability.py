@@ -312,3 +312,82 @@ def test_model_step_is_pure() -> None:
     op = put(0, 0, 1, "a")
     assert KVModel.step(None, op) == (True, "a")
     assert KVModel.step("x", get(0, 0, 1, "x")) == (True, "x")
+
+
+# ----------------------------------------------------------------------------- brute force
+
+
+def brute_force(history: list[Operation]) -> bool:
+    """Linearizable by definition: some subset of the indeterminate operations, in some
+    order respecting real time, together with every determinate one, is legal."""
+    import itertools
+
+    determinate = [op for op in history if not op.indeterminate]
+    maybe = [op for op in history if op.indeterminate]
+    for k in range(len(maybe) + 1):
+        for chosen in itertools.combinations(maybe, k):
+            ops = determinate + list(chosen)
+            for order in itertools.permutations(ops):
+                if any(
+                    later.ret < earlier.call
+                    for i, earlier in enumerate(order)
+                    for later in order[i + 1 :]
+                ):
+                    continue
+                state: str | None = None
+                for op in order:
+                    ok, state = KVModel.step(state, op)
+                    if not ok:
+                        break
+                else:
+                    return True
+    return False
+
+
+def random_history(rng: random.Random) -> list[Operation]:
+    """A small history with arbitrary (often impossible) outputs on one key."""
+    written = ["a", "b", "c"]
+    ops = []
+    for n in range(rng.randint(2, 6)):
+        call = rng.uniform(0, 10)
+        ret = INF if rng.random() < 0.2 else call + rng.uniform(0, 4)
+        kind = rng.choice(list(OpKind))
+        value = written[n % 3] + str(n)
+        output: object = None
+        if ret != INF:
+            if kind is OpKind.GET:
+                output = rng.choice([None, *(w + str(i) for i, w in enumerate(written))])
+            elif kind is OpKind.CAS:
+                output = rng.random() < 0.5
+            elif kind is OpKind.DELETE:
+                output = rng.randint(0, 1)
+        if kind is OpKind.GET and ret == INF:
+            ret = call + 1
+        expected = rng.choice([None, "a0", "b1", "c2"]) if kind is OpKind.CAS else None
+        ops.append(
+            Operation(
+                client=n,
+                key="k",
+                kind=kind,
+                call=call,
+                ret=ret,
+                value=value if kind in (OpKind.PUT, OpKind.CAS) else None,
+                expected=expected,
+                output=output,
+            )
+        )
+    return ops
+
+
+def test_checker_agrees_with_brute_force_on_small_histories() -> None:
+    rng = random.Random(2024)
+    verdicts = {True: 0, False: 0}
+    for _ in range(600):
+        history = random_history(rng)
+        expected = brute_force(history)
+        got = check(history).verdict
+        assert got is (Verdict.OK if expected else Verdict.VIOLATION), "\n".join(
+            op.describe() for op in history
+        )
+        verdicts[expected] += 1
+    assert verdicts[True] > 50 and verdicts[False] > 50, verdicts
