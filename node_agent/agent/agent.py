@@ -194,6 +194,7 @@ class NodeAgent:
         catalog: ImageCatalog | None = None,
         shared: SharedInformers | None = None,
         port: int | None = None,
+        registration: trio.CapacityLimiter | None = None,
     ) -> None:
         validate_node_name(name)
         try:
@@ -211,6 +212,7 @@ class NodeAgent:
         self.catalog = catalog or ImageCatalog()
         self.shared = shared
         self.port = port
+        self.registration = registration
         self.server: rpc.Server | None = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         capacity = host_capacity(self.data_dir)
@@ -270,7 +272,11 @@ class NodeAgent:
                 self.settings = replace(self.settings, daemon_port=self.server.port)
                 self.reporter.settings = self.settings
                 logger.info("node %s: API on %s", self.name, self.server.address)
-            node = await self.reporter.register()
+            if self.registration is not None:
+                async with self.registration:
+                    node = await self.reporter.register()
+            else:
+                node = await self.reporter.register()
             self.node = node
             ips = self._pod_ips(node)
             if self.shared is not None:

@@ -26,7 +26,9 @@ __all__ = ["EventSink", "PodContext", "PodDeleter", "PodIPs", "StatusSink", "Tim
 class StatusSink(Protocol):
     """Where computed pod statuses go (:class:`~node_agent.agent.status.StatusManager`)."""
 
-    def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus) -> None: ...
+    def set(
+        self, pod: core_pb2.Pod, status: core_pb2.PodStatus, *, force: bool = False
+    ) -> None: ...
 
     def forget(self, uid: str) -> None: ...
 

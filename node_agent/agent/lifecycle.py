@@ -47,7 +47,7 @@ from node_agent.runtime.base import (
 )
 from proto.k8s import core_pb2
 
-__all__ = ["EventFn", "probe_context", "stop", "supervise"]
+__all__ = ["EventFn", "initial_state", "probe_context", "stop", "supervise"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,15 @@ EventFn = Callable[[str, str, str], None]
 POST_START_TIMEOUT = 120.0
 """A postStart hook still running after this long counts as failed."""
 _MAX_OUTPUT = 10 * 1024
+
+
+def initial_state(container: core_pb2.Container) -> tuple[bool, bool, bool]:
+    """``(hook_pending, started, ready)`` of a container that was just started, as
+    :func:`supervise` will set them first -- so that the first status written after a
+    start is already the right one."""
+    hook = container.lifecycle.HasField("post_start")
+    started = not hook and not container.HasField("startup_probe")
+    return hook, started, started and not container.HasField("readiness_probe")
 
 
 def probe_context(

@@ -160,7 +160,10 @@ def pod_conditions(
 
 
 def _merge_conditions(
-    wanted: list[meta_pb2.Condition], previous: Sequence[meta_pb2.Condition], now: datetime
+    wanted: list[meta_pb2.Condition],
+    previous: Sequence[meta_pb2.Condition],
+    stored: Sequence[meta_pb2.Condition],
+    now: datetime,
 ) -> list[meta_pb2.Condition]:
     old = {c.type: c for c in previous}
     out = []
@@ -171,14 +174,14 @@ def _merge_conditions(
         else:
             condition.last_transition_time.FromDatetime(now)
         out.append(condition)
-    scheduled = old.get("PodScheduled")
+    scheduled = next((c for c in stored if c.type == "PodScheduled"), old.get("PodScheduled"))
     if scheduled is not None and scheduled.status == "True":
         out.append(scheduled)
     else:
         condition = meta_pb2.Condition(type="PodScheduled", status="True")
         condition.last_transition_time.FromDatetime(now)
         out.append(condition)
-    out.extend(c for c in previous if c.type not in _OWNED)
+    out.extend(c for c in stored if c.type not in _OWNED)
     return out
 
 
@@ -194,13 +197,17 @@ def pod_status(
     terminal: str = "",
     reason: str = "",
     message: str = "",
+    previous: core_pb2.PodStatus | None = None,
 ) -> core_pb2.PodStatus:
     """The full status of ``pod`` given its rendered container statuses.
 
     ``terminal`` is the terminal phase already reached (sticky), ``reason``/``message``
-    pod-level ones (e.g. why the node rejected the pod). ``pod.status`` supplies what is
-    kept: condition transition times, foreign conditions, ``startTime``, the pod IP of a
-    finished pod whose address was released.
+    pod-level ones (e.g. why the node rejected the pod). ``previous`` is the status the
+    caller computed last (default: the stored one, ``pod.status``): its condition
+    transition times are kept -- the caller's own, never the stored copy, which lags
+    behind the caller's writes and would make two statuses alternate. ``pod.status``
+    supplies what other components own: foreign conditions, ``PodScheduled``, and what
+    is kept: ``startTime``, the pod IP of a finished pod whose address was released.
     """
     spec = pod.spec
     phase = terminal or pod_phase(
@@ -217,24 +224,26 @@ def pod_status(
         init_names=[c.name for c in spec.init_containers],
         app_names=[c.name for c in spec.containers],
     )
-    previous = pod.status
+    stored = pod.status
+    if previous is None:
+        previous = stored
     out = core_pb2.PodStatus(
         phase=phase,
-        conditions=_merge_conditions(conditions, previous.conditions, now),
+        conditions=_merge_conditions(conditions, previous.conditions, stored.conditions, now),
         host_ip=host_ip,
         reason=reason,
         message=message,
         init_container_statuses=list(init_statuses),
         container_statuses=list(statuses),
-        qos_class=previous.qos_class,
-        nominated_node_name=previous.nominated_node_name,
+        qos_class=stored.qos_class,
+        nominated_node_name=stored.nominated_node_name,
     )
-    ip = pod_ip or previous.pod_ip
+    ip = pod_ip or previous.pod_ip or stored.pod_ip
     if ip:
         out.pod_ip = ip
         out.pod_ips.add(ip=ip)
-    if previous.HasField("start_time"):
-        out.start_time.CopyFrom(previous.start_time)
+    if stored.HasField("start_time"):
+        out.start_time.CopyFrom(stored.start_time)
     elif start_time is not None:
         out.start_time.FromDatetime(start_time)
     return out

@@ -58,6 +58,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -109,6 +110,16 @@ def _key(pod: core_pb2.Pod) -> str:
     return f"{pod.metadata.namespace}/{pod.metadata.name}"
 
 
+def _metadata_changed(old: Any, new: Any) -> bool:
+    """Whether what a sync reads of metadata changed (deletion, labels, annotations)."""
+    return (
+        old.deletion_timestamp != new.deletion_timestamp
+        or old.deletion_grace_period_seconds != new.deletion_grace_period_seconds
+        or old.labels != new.labels
+        or old.annotations != new.annotations
+    )
+
+
 def _should_restart(policy: str, exit_code: int | None) -> bool:
     if policy == "Never":
         return False
@@ -144,6 +155,8 @@ class PodWorker:
         self._kill_scope: trio.CancelScope | None = None
         self._error_retry = _ERROR_RETRY_INITIAL
         self._volume_paths: dict[str, Path] = {}
+        self._last_status: core_pb2.PodStatus | None = None
+        self._periodic = False
         for container in pod.spec.init_containers:
             self._records[container.name] = self._new_record(container, init=True)
         for container in pod.spec.containers:
@@ -154,10 +167,13 @@ class PodWorker:
 
     def update(self, pod: core_pb2.Pod) -> None:
         """A newer version of the pod (same uid)."""
-        if pod.spec != self.pod.spec:
+        old = self.pod
+        self.pod = pod
+        if pod.spec != old.spec:
             for record in self._records.values():
                 record.retry_at = None
-        self.pod = pod
+        elif not _metadata_changed(old.metadata, pod.metadata):
+            return  # only the status moved (most often: our own write coming back)
         if self._kill_deadline is not None and pod.metadata.HasField(
             "deletion_grace_period_seconds"
         ):
@@ -261,9 +277,14 @@ class PodWorker:
                     if record.running:
                         self._watch(record, adopted=True)
                 await self._remove_stale()
+                resync_at = trio.current_time() + self.ctx.timings.resync
                 while True:
                     self._dirty = trio.Event()
-                    self._wake_at = trio.current_time() + self.ctx.timings.resync
+                    now = trio.current_time()
+                    self._periodic = now >= resync_at
+                    if self._periodic:
+                        resync_at = now + self.ctx.timings.resync
+                    self._wake_at = resync_at
                     try:
                         done = await self._sync()
                         self._error_retry = _ERROR_RETRY_INITIAL
@@ -469,8 +490,13 @@ class PodWorker:
             "pod %s: started %s attempt %d as %s", self.key, record.name, attempt, container_id
         )
         if record.status is not None and record.status.state is ContainerState.EXITED:
-            record.exited_at = trio.current_time()
+            record.exited_at = trio.current_time()  # already over: look again at once
+            self.poke()
         else:
+            if not record.init:
+                record.hook_pending, record.started, record.ready = lifecycle.initial_state(
+                    container
+                )
             self._watch(record)
         await self._remove_stale()
 
@@ -620,10 +646,14 @@ class PodWorker:
             start_time=self._start_time,
             now=_now(),
             terminal=self.terminal,
+            previous=self._last_status,
         )
+        self._last_status = status
         if status.phase in TERMINAL_PHASES and not self.terminal:
             self._become_terminal(status.phase)
-        self.ctx.status.set(pod, status)
+        # A periodic sync repairs a status someone else overwrote (the status manager
+        # would otherwise drop it as already written).
+        self.ctx.status.set(pod, status, force=self._periodic and pod.status != status)
 
     def _initialized(self) -> bool:
         if any(r.attempt >= 0 for r in self._records.values() if not r.init):

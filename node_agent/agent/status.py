@@ -94,8 +94,12 @@ class StatusManager:
         self._idle = trio.Event()
         self._idle.set()
 
-    def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus) -> None:
-        """Make ``status`` the one to write for ``pod`` (by uid); never blocks."""
+    def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus, *, force: bool = False) -> None:
+        """Make ``status`` the one to write for ``pod`` (by uid); never blocks.
+
+        ``force`` writes it even when it equals the last one written (the stored status
+        was changed by someone else).
+        """
         uid = pod.metadata.uid
         entry = self._entries.get(uid)
         if entry is None:
@@ -103,7 +107,9 @@ class StatusManager:
             self._entries[uid] = entry
         if entry.gone:
             return
-        if not entry.active and entry.written is not None and status == entry.written:
+        if force:
+            entry.written = None
+        elif not entry.active and entry.written is not None and status == entry.written:
             return
         entry.wanted = status
         self._ensure_writer(entry)

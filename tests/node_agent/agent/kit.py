@@ -32,7 +32,7 @@ class FakeStatus:
         self.history: list[core_pb2.PodStatus] = []
         self.forgotten: list[str] = []
 
-    def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus) -> None:
+    def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus, *, force: bool = False) -> None:
         if self.latest.get(pod.metadata.uid) != status:
             self.history.append(status)
         self.latest[pod.metadata.uid] = status

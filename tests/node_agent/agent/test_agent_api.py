@@ -120,7 +120,7 @@ async def test_pod_runs_and_reports_status(
     api: ApiClient, nursery: trio.Nursery, tmp_path: Path, ns: str
 ) -> None:
     name = node_name()
-    await start_agent(nursery, api, tmp_path, name)
+    agent = await start_agent(nursery, api, tmp_path, name)
     await api.create(bound_pod("web", ns, name, "sleep infinity", "sleep infinity"))
 
     async def running() -> core_pb2.Pod | None:
@@ -131,6 +131,12 @@ async def test_pod_runs_and_reports_status(
         return pod if pod is not None and pod.status.phase == "Running" and ready else None
 
     pod = await poll(running)
+    # One write made it Running and Ready; the echo of our own write changes nothing.
+    await agent.status.wait_idle()
+    writes = agent.status.writes
+    assert writes <= 2
+    await trio.sleep(1.0)  # time for the watch to bring our write back
+    assert agent.status.writes == writes
     node = await api.get(core_pb2.Node, name)
     assert pod.status.host_ip == "127.0.0.1"
     prefix = node.spec.pod_cidr.rsplit(".", 1)[0]

@@ -327,3 +327,14 @@ async def test_a_bug_while_syncing_one_pod_is_reported_and_retried(
     await eventually(lambda: bad_worker.syncs >= 4)
     assert "FailedSync" in kit.events.reasons()
     assert any("bug in the runtime" in e[3] for e in kit.events.events)
+
+
+async def test_containers_that_exit_before_the_worker_looks_are_noticed_at_once(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    kit = Kit(tmp_path)
+    pod = make_pod("sleep infinity", init=("true", "true"))
+    began = trio.current_time()
+    await start(nursery, kit, pod)
+    await eventually(lambda: phase(kit, pod) == "Running")
+    assert trio.current_time() - began < 1  # not at the next periodic resync
