@@ -29,7 +29,7 @@ async def test_hundred_sim_nodes_register_and_run_pods(
         api,
         names=names,
         data_dir=tmp_path,
-        options=AgentOptions(lease_period=2.0, node_status_update_frequency=5.0, max_backoff=1.0),
+        options=AgentOptions(max_backoff=1.0),
     )
     began = time.monotonic()
     await nursery.start(cluster.run)
