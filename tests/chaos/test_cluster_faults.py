@@ -141,17 +141,16 @@ async def test_killed_control_plane_leaders_are_replaced_by_standbys(
         await async_wait_for(taken_over, timeout=RECOVERY, message=f"a new {role} leader")
     # Both new leaders at work: a fourth replica must be created (controller manager),
     # bound (scheduler) and started (node agent).
-    deployment = await api.get("Deployment", "sleeper", namespace="default")
-    deployment.spec.replicas = 4  # type: ignore[attr-defined]
-    await api.update(deployment)
+    # A merge patch carries no resourceVersion: no Conflict with the controller's writes.
+    await api.patch_merge("Deployment", "sleeper", {"spec": {"replicas": 4}}, namespace="default")
     try:
         pods = await whole_again(api, whole)
         assert len(pods) == 4
         assert all(p.spec.node_name for p in pods)
     finally:
-        deployment = await api.get("Deployment", "sleeper", namespace="default")
-        deployment.spec.replicas = 3  # type: ignore[attr-defined]
-        await api.update(deployment)
+        await api.patch_merge(
+            "Deployment", "sleeper", {"spec": {"replicas": 3}}, namespace="default"
+        )
     await whole_again(api, whole)
 
 
