@@ -64,8 +64,9 @@ async def test_agent_api_serves_logs_of_current_and_previous_instances(
     )
     await nursery.start(agent.run)
     assert agent.server is not None
+    port = agent.server.port
     node = await api.get(core_pb2.Node, agent.name)
-    assert node.status.daemon_endpoints.kubelet_endpoint.port == agent.server.port
+    assert node.status.daemon_endpoints.kubelet_endpoint.port == port
     assert [a.address for a in node.status.addresses if a.type == "InternalIP"] == ["127.0.0.1"]
 
     await api.create(
@@ -80,7 +81,7 @@ async def test_agent_api_serves_logs_of_current_and_previous_instances(
     async def logs(previous: bool) -> bytes:
         out = b""
         request = pb.LogsRequest(namespace=ns, pod="talker", previous=previous)
-        async with rpc.connect(f"127.0.0.1:{agent.server.port}") as channel:
+        async with rpc.connect(f"127.0.0.1:{port}") as channel:
             stub = channel.stub(node_agent_pb2_grpc.NodeAgentStub)
             async with stub.Logs(request) as stream:
                 async for chunk in stream:
