@@ -66,8 +66,10 @@ class Launched:
     dir: Path
 
     def up(self, *args: str) -> None:
+        # A generous readiness timeout: on a loaded 2-core box four Python processes can
+        # take well over `up`'s default 30 s to import and elect.
         try:
-            cli("up", f"--dir={self.dir}", *args)
+            cli("up", f"--dir={self.dir}", "--timeout=90", *args)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.logs()}") from None
 

@@ -65,7 +65,6 @@ def whole(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
             "--controller-managers=2",
             "--nodes=3",
             "--no-restart",
-            "--timeout=90",
         )
         manifest = root / "sleeper.yaml"
         manifest.write_text(DEPLOYMENT)
