@@ -24,9 +24,10 @@ dropped, as is any failed read (a read changes nothing). Clients do not stop on 
 they back off briefly and carry on, as an application would.
 
 A watcher task watches the whole prefix from the revision the workload started at and
-records every event; when the store is gone longer than the client's timeout, it opens
-the watch again from the revision after the last event it got (counted in
-:attr:`WorkloadResult.watch_reopens`). :func:`chaos.invariants.watch_continuity` compares
+records every event; when the store is gone longer than the client's timeout, or the
+stream fails in another way the client does not resume, it opens the watch again from
+the revision after the last event it got (counted in :attr:`WorkloadResult.watch_reopens`);
+only a compacted or canceled watch ends it. :func:`chaos.invariants.watch_continuity` compares
 what it saw with a fresh replay of the same history.
 """
 
@@ -43,8 +44,10 @@ import trio
 from chaos.linearizability import Operation, OpKind
 from proto import rpc
 from raftstore.client import (
+    Compacted,
     EndpointsUnavailable,
     EventType,
+    WatchCanceled,
     compare_value,
     key_absent,
     op_put,
@@ -284,13 +287,18 @@ async def _watcher(endpoints: Sequence[str], result: WorkloadResult, stop: trio.
                                 )
                             )
                             next_revision = event.revision + 1
-            except EndpointsUnavailable:
-                result.watch_reopens += 1
-                await trio.sleep(0.1)
-            except rpc.RpcError as exc:
-                # Compacted or canceled: the watch cannot go on without a gap.
+            except (Compacted, WatchCanceled) as exc:
+                # The store cannot continue this watch without a gap.
                 result.watch_error = f"{type(exc).__name__}: {exc}"
                 return
+            except rpc.RpcError as exc:
+                # The store was unreachable for longer than the client's timeout, or the
+                # stream broke in a way the client does not resume by itself (gRPC says
+                # INTERNAL when a member dies mid-stream): open it again from the next
+                # revision, as any watcher would.
+                result.watch_reopens += 1
+                result.note_error(exc)
+                await trio.sleep(0.1)
 
 
 async def current_revision(endpoints: Sequence[str], *, timeout: float) -> int:
