@@ -11,7 +11,10 @@ The algorithm (client-go's ``leaderelection``, on trio)
     Candidates contend for one Lease object (``coordination.k8s.io/v1``). Each attempt --
     to acquire or to renew -- reads the Lease and then writes it with the
     ``resourceVersion`` it read, so that of two candidates racing, exactly one write
-    succeeds and the other gets :class:`~actors.client.errors.Conflict`.
+    succeeds and the other gets :class:`~actors.client.errors.Conflict`. A leader renews
+    without the read when it can (client-go's fast path): it writes over the version it
+    wrote last, and reads only when that write conflicts -- one round trip per renewal
+    on a busy API server instead of two.
 
     * **Acquire.** Create the Lease if it is missing. Otherwise take it when it is unheld
       (``holderIdentity`` empty: released) or expired. "Expired" is judged by this
@@ -304,6 +307,10 @@ class LeaderElector:
         return _Outcome.FAILED
 
     async def _try_acquire_or_renew(self, *, renewing: bool) -> _Outcome:
+        if renewing:
+            renewed = await self._renew_from_observed()
+            if renewed is not None:
+                return renewed
         config = self.config
         record = await self._lock.get()
         if record is None:
@@ -348,6 +355,29 @@ class LeaderElector:
             stored = await self._lock.update(new, record.resource_version)
         except (errors.Conflict, errors.NotFound):
             return _Outcome.FAILED
+        self._observe(stored)
+        return _Outcome.HELD
+
+    async def _renew_from_observed(self) -> _Outcome | None:
+        """The leader's fast path: write the renewal over the version it wrote last.
+
+        The write is conditional on that ``resourceVersion``, so it succeeds only if
+        nobody changed the Lease since -- exactly what a read would have shown before the
+        same write. ``None`` (a conflict, or nothing observed) means: take the slow path,
+        read and decide. One round trip per renewal instead of two, as client-go does.
+        """
+        record = self._observed
+        if record is None or record.holder_identity != self.config.identity:
+            return None
+        new = dataclasses.replace(
+            record,
+            lease_duration_seconds=self.config.lease_duration_seconds,
+            renew_time=self._wall_clock(),
+        )
+        try:
+            stored = await self._lock.update(new, record.resource_version)
+        except (errors.Conflict, errors.NotFound):
+            return None
         self._observe(stored)
         return _Outcome.HELD
 

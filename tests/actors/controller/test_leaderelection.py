@@ -86,6 +86,7 @@ class FakeLock:
         self.store = store
         self.error: Exception | None = None
         self.delay = 0.0
+        self.gets = 0
 
     async def _call(self) -> None:
         if self.delay:
@@ -96,6 +97,7 @@ class FakeLock:
             raise self.error
 
     async def get(self) -> LeaseRecord | None:
+        self.gets += 1
         await self._call()
         return self.store.get()
 
@@ -413,9 +415,10 @@ async def test_a_slow_but_successful_renewal_counts_from_when_it_started(
     async with trio.open_nursery() as nursery:
         a = await start(nursery, store, acting, "a")
         await trio.sleep_until(5)
-        # get + update take 3 s: the renewal started at 6 succeeds at 9 and moves the
-        # deadline to 6 + 10 = 16; the next one starts at 11, succeeds at 14, and so on.
-        a.lock.delay = 1.5
+        # A renewal is one update (the leader's fast path) and takes 3 s: the renewal
+        # started at 6 succeeds at 9 and moves the deadline to 6 + 10 = 16; the next one
+        # starts at 11, succeeds at 14, and so on.
+        a.lock.delay = 3.0
         await trio.sleep_until(60)
         assert a.stopped == [] and a.elector.is_leader
         assert [t for t, _ in store.writes][:5] == [0, 2, 4, 9, 14]
@@ -559,4 +562,20 @@ async def test_an_elector_runs_once_at_a_time(autojump_clock: trio.testing.MockC
         await nursery.start(partial(elector.run, Acting().leading("a")))
         with pytest.raises(RuntimeError, match="already running"):
             await elector.run(Acting().leading("a"))
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_leader_renews_without_reading_until_its_write_conflicts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    store, acting = FakeLeaseStore(), Acting()
+    async with trio.open_nursery() as nursery:
+        a = await start(nursery, store, acting, "a")
+        reads = a.lock.gets
+        await trio.sleep_until(9)  # renewals at 2, 4, 6, 8: one write each, no read
+        assert a.lock.gets == reads and len(store.writes) == 5
+        store.force(renew_time=at(9))  # someone else's write: the next renewal conflicts
+        await trio.sleep_until(11)  # so it reads, sees the Lease still names a, renews
+        assert a.lock.gets == reads + 1 and a.elector.is_leader
+        assert store.writes[-1][1].holder_identity == "a" and len(store.writes) == 7
         nursery.cancel_scope.cancel()
