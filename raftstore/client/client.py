@@ -39,7 +39,7 @@ from raftstore.client.results import (
     Status,
     TxnResult,
 )
-from raftstore.client.transport import Transport, open_transport
+from raftstore.client.transport import Transport, open_transport, parse_endpoint
 from raftstore.client.watch import WatchFilter
 
 
@@ -184,6 +184,37 @@ class Client:
             rpc_pb2_grpc.MaintenanceStub, "Status", rpc_pb2.StatusRequest(), idempotent=True
         )
         return Status.from_pb(response)
+
+    async def use_leader(self) -> bool:
+        """Send calls to the leader's endpoint from now on, if it is one of ours.
+
+        Asks the current endpoint's member who leads (Maintenance.Status) and where that
+        member serves clients (MemberList), and makes the matching endpoint current. True
+        when it did; False when there is no leader or none of our endpoints is its (the
+        client then keeps its endpoint). Failover is unchanged: a failing leader is left
+        for the next endpoint as before, and a later call of this finds the new one.
+
+        Why: a follower serves a write by forwarding it to the leader, and a linearizable
+        read by committing a no-op entry through the log (raftstore's ReadIndex runs on
+        the leader only), so a busy client that happens to start on a follower doubles
+        the hops and adds log writes on every member. etcd's clients balance over members
+        because an etcd follower forwards cheaply; here it pays to find the leader.
+        """
+        status = await self.status()
+        if not status.leader:
+            return False
+        for member in await self.member_list():
+            if member.id != status.leader:
+                continue
+            for url in member.client_urls:
+                try:
+                    endpoint = parse_endpoint(url)
+                except ValueError:
+                    continue
+                if endpoint in self._transport.endpoints:
+                    self._transport.use(self._transport.endpoints.index(endpoint))
+                    return True
+        return False
 
     async def member_list(self) -> tuple[Member, ...]:
         response = await self._transport.unary(

@@ -127,3 +127,27 @@ async def test_keepalive_survives_losing_its_endpoint(rpc_loop: None, store3: St
                 await async_wait_for(renewed_elsewhere, timeout=15, message="renewals")
                 assert not keeper.lost.is_set()
         assert (await client.time_to_live(lease.id)).ttl > 0
+
+
+async def test_use_leader_moves_calls_to_the_leader(rpc_loop: None, store3: StoreCluster) -> None:
+    async def follower_first() -> list[str] | None:
+        """The endpoints with a follower's first, once there is a leader."""
+        for endpoint in store3.endpoints:
+            async with open_client([endpoint]) as one:
+                status = await one.status()
+            if status.leader and status.header.member_id != status.leader:
+                return [endpoint, *(e for e in store3.endpoints if e != endpoint)]
+        return None
+
+    found = await async_wait_for(follower_first, timeout=10, message="a leader")
+    assert found is not None
+    endpoints: list[str] = found
+    async with open_client(endpoints) as client:
+        assert client.current_endpoint == endpoints[0]
+        assert await client.use_leader()
+        assert client.current_endpoint != endpoints[0]
+        status = await client.status()  # asked of the endpoint it moved to
+        assert status.header.member_id == status.leader
+        await client.put("/failover/leader", "v")
+        got = await client.get("/failover/leader")
+        assert got.kv is not None and got.kv.value == b"v"
