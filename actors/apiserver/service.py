@@ -15,7 +15,9 @@ Where reads come from:
 * ``Watch``: the watch cache.
 
 Every write goes to the store as a compare-and-swap (:mod:`.storage`); the rules for what
-each write may change are in :mod:`.lifecycle`. A Service's clusterIP and nodePorts are
+each write may change are in :mod:`.lifecycle`. An update (and a bind, a patch, a repeated
+Event) starts from the watch cache's copy of the object, so when that copy is current it
+costs one store round trip, not a read and a write; a stale copy only costs a retry. A Service's clusterIP and nodePorts are
 allocated by :mod:`.allocation` and claimed in the Service's own write; a drawn value
 that loses a race is redrawn, a requested one that is taken is refused.
 
@@ -142,6 +144,12 @@ class ApiService:
     def _cache(self, info: KindInfo) -> WatchCache:
         return self.caches[info.kind]
 
+    def _cached(self, info: KindInfo, namespace: str, name: str) -> Any | None:
+        """The watch cache's copy of an object, perhaps stale: where an update starts
+        (see :meth:`Storage.guaranteed_update`), never what a read answers."""
+        cache = self.caches.get(info.kind)
+        return None if cache is None else cache.get(objects.key(info, namespace, name))
+
     # ------------------------------------------------------------------ create / read
 
     async def Create(self, request: pb.CreateRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
@@ -251,7 +259,12 @@ class ApiService:
 
         written = await self._allocating(
             lambda: self.storage.guaranteed_update(
-                info, namespace, name, mutate, remove_if=lifecycle.finalized
+                info,
+                namespace,
+                name,
+                mutate,
+                remove_if=lifecycle.finalized,
+                cached=self._cached(info, namespace, name),
             ),
             requested,
         )
@@ -284,7 +297,9 @@ class ApiService:
             lifecycle.check_resource_version(info, current, new.metadata.resource_version)
             return admission.admit(lifecycle.prepare_status_update(info, current, new), old=current)
 
-        written = await self.storage.guaranteed_update(info, namespace, name, mutate)
+        written = await self.storage.guaranteed_update(
+            info, namespace, name, mutate, cached=self._cached(info, namespace, name)
+        )
         return pb.ObjectResponse(object=objects.pack(written))
 
     async def Patch(self, request: pb.PatchRequest, ctx: rpc.ServerContext) -> pb.ObjectResponse:
@@ -318,6 +333,7 @@ class ApiService:
                 name,
                 mutate,
                 remove_if=lambda obj: not request.status and lifecycle.finalized(obj),
+                cached=self._cached(info, namespace, name),
             ),
             requested,
         )
@@ -345,13 +361,21 @@ class ApiService:
         events.check(ev)
         namespace = ev.involved_object.namespace or objects.DEFAULT_NAMESPACE
         name = events.event_name(ev)
+        # Whether the Event exists is first asked of the watch cache (no store read), and
+        # of the store once the cache's answer proved wrong.
+        from_cache = True
         for _ in range(storage.MAX_RETRIES):
             at = lifecycle.now()
-            if await self.storage.get(info, namespace, name) is None:
+            if from_cache:
+                existing = self._cached(info, namespace, name)
+            else:
+                existing = await self.storage.get(info, namespace, name)
+            if existing is None:
                 try:
                     fresh = events.fresh(ev, namespace=namespace, name=name, at=at)
                     created = await self._create(info, fresh)
                 except rpc.AlreadyExists:
+                    from_cache = False
                     continue  # another recorder created it a moment ago: bump it
                 return pb.ObjectResponse(object=objects.pack(created))
 
@@ -360,8 +384,11 @@ class ApiService:
                 return admission.admit(again, old=current)
 
             try:
-                written = await self.storage.guaranteed_update(info, namespace, name, bump)
+                written = await self.storage.guaranteed_update(
+                    info, namespace, name, bump, cached=existing
+                )
             except rpc.NotFound:
+                from_cache = False
                 continue  # it expired meanwhile: record it afresh
             return pb.ObjectResponse(object=objects.pack(written))
         raise storage.conflict(info, namespace, name, "too many concurrent writers; try again")
@@ -388,7 +415,9 @@ class ApiService:
             _set_pod_scheduled(current)
             return current
 
-        written = await self.storage.guaranteed_update(info, namespace, name, mutate)
+        written = await self.storage.guaranteed_update(
+            info, namespace, name, mutate, cached=self._cached(info, namespace, name)
+        )
         return pb.ObjectResponse(object=objects.pack(written))
 
     # ------------------------------------------------------------------ delete

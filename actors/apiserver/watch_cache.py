@@ -226,6 +226,11 @@ class WatchCache:
 
     # ------------------------------------------------------------------ reading
 
+    def get(self, key: bytes) -> Any | None:
+        """The cached object at ``key`` (as of :attr:`revision`; perhaps behind the store).
+        Shared with watchers: never mutate it."""
+        return self.state.get(key)
+
     def objects(self, namespace: str = "") -> list[Any]:
         """The cached objects (of one namespace, or all), in key order."""
         want = objects.prefix(self.info, namespace)
