@@ -20,13 +20,15 @@ though, polls through one API client kept open for the module (:class:`ApiReader
 machine made polling through the command the slowest part of the tour. Every wait polls a
 condition against a deadline (:func:`tests.support.processes.wait_for`).
 :attr:`TourCluster.timings` records how long each step of the tour took; it is printed
-when the module ends (``pytest -s`` shows it).
+when the module ends (``pytest -s`` shows it), and the cluster's logs are kept beside the
+cluster directory (``.../tour0/logs``) for a post-mortem.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,6 +185,8 @@ class TourCluster:
     home: Path
     timings: dict[str, float] = field(default_factory=dict)
     api: ApiReader | None = None
+    cli_calls: int = 0
+    cli_seconds: float = 0.0
 
     @property
     def read(self) -> ApiReader:
@@ -204,6 +208,17 @@ class TourCluster:
             argv[at:at] = ["--dir", str(self.dir)]
         else:
             argv += ["--dir", str(self.dir)]
+        self.cli_calls += 1
+        started = time.monotonic()
+        try:
+            return self._spawn(argv, environ, stdin, timeout)
+        finally:
+            self.cli_seconds += time.monotonic() - started
+
+    @staticmethod
+    def _spawn(
+        argv: list[str], environ: dict[str, str], stdin: str | None, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv,
             cwd=ROOT,
@@ -221,7 +236,7 @@ class TourCluster:
         if result.returncode != 0:
             raise AssertionError(
                 f"raftsman {' '.join(args)} exited {result.returncode}\n"
-                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n{self.diagnostics()}"
             )
         return result.stdout
 
@@ -362,7 +377,14 @@ class TourCluster:
         return [(int(p["pid"]), p.get("pid_start")) for p in found if p.get("pid")]
 
     def down(self) -> subprocess.CompletedProcess[str]:
+        self.keep_logs(self.dir.parent / "logs")
         return self.run("down", "--purge", timeout=60)
+
+    def keep_logs(self, into: Path) -> None:
+        """Copy the cluster's logs (``down --purge`` deletes them) for a post-mortem."""
+        logs = self.dir / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, into, dirs_exist_ok=True)
 
     def cleanup(self) -> list[ProcessId]:
         """``down --purge`` if still up; SIGKILL survivors. Returns those that survived."""
@@ -398,11 +420,13 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourCluster]:
     finally:
         if cluster.api is not None:
             cluster.api.close()
+        cluster.keep_logs(base / "logs")
         survivors = cluster.cleanup()
         total = sum(cluster.timings.values())
         print("\ntour timings (s):")
         for step, seconds in cluster.timings.items():
             print(f"  {step:<40} {seconds:6.1f}")
         print(f"  {'total':<40} {total:6.1f}")
+        print(f"  {cluster.cli_calls} raftsman commands took {cluster.cli_seconds:.1f} s in all")
         if survivors:
             print(f"killed what `raftsman down` left running: {survivors}")
