@@ -15,8 +15,8 @@ first waits for the Deployment to be whole again, so each also runs alone (``-k`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import trio
@@ -25,8 +25,11 @@ from actors.client import ApiClient, open_api_client
 from chaos.cluster import Cluster, Selector
 from chaos.faults import Kill, Pause
 from chaos.invariants import PodPlacement, deployment_pods, orphans
+from proto import rpc
 from tests.chaos.conftest import Launched, require
 from tests.support.processes import async_wait_for
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.chaos
 
@@ -80,6 +83,19 @@ async def api(whole: Launched) -> AsyncIterator[ApiClient]:
         yield client
 
 
+def polled(predicate: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T | None]]:
+    """``predicate``, with an API server that is slow or unavailable for a moment (a
+    loaded machine, a fault) counting as "not yet" rather than as a failure."""
+
+    async def attempt() -> T | None:
+        try:
+            return await predicate()
+        except (rpc.Unavailable, rpc.DeadlineExceeded):
+            return None
+
+    return attempt
+
+
 def nodes(cluster: Cluster) -> dict[str, str]:
     return {r.name: r.data for r in cluster.records("node-agent") if r.data}
 
@@ -93,7 +109,7 @@ async def whole_again(api: ApiClient, launched: Launched) -> list[Any]:
 
     try:
         pods: list[Any] = await async_wait_for(
-            ready, timeout=RECOVERY, interval=0.2, message="the Deployment whole"
+            polled(ready), timeout=RECOVERY, interval=0.2, message="the Deployment whole"
         )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{launched.logs()}") from None
@@ -113,7 +129,7 @@ async def test_killed_pod_process_is_restarted(whole: Launched, api: ApiClient) 
         statuses = now.status.container_statuses  # type: ignore[attr-defined]
         return bool(statuses) and statuses[0].restart_count > before and statuses[0].ready
 
-    await async_wait_for(restarted, timeout=RECOVERY, interval=0.2, message="the restart")
+    await async_wait_for(polled(restarted), timeout=RECOVERY, interval=0.2, message="the restart")
     [again] = await whole.cluster.select(Selector(role="pod", name=f"default/{name}"))
     assert again.pid != process.pid
     assert not process.alive
@@ -181,7 +197,10 @@ async def test_paused_node_agent_pods_move_and_no_duplicates_remain(
                 )
 
             await async_wait_for(
-                moved, timeout=RECOVERY, interval=0.3, message="pods replaced on other nodes"
+                polled(moved),
+                timeout=RECOVERY,
+                interval=0.3,
+                message="pods replaced on other nodes",
             )
         finally:
             await heal()
@@ -191,7 +210,7 @@ async def test_paused_node_agent_pods_move_and_no_duplicates_remain(
 
         try:
             await async_wait_for(
-                no_orphans, timeout=RECOVERY, interval=0.3, message="no container left over"
+                polled(no_orphans), timeout=RECOVERY, interval=0.3, message="no container left over"
             )
         except AssertionError:
             raise AssertionError(f"{await orphans(api, nodes(cluster))}\n{whole.logs()}") from None
@@ -216,7 +235,9 @@ async def test_node_agent_killed_for_good_pods_run_elsewhere(
         desired, running = await deployment_pods(api, "default", "sleeper")
         return len(running) == desired and all(p.spec.node_name != victim_node for p in running)
 
-    await async_wait_for(elsewhere, timeout=RECOVERY, interval=0.3, message="pods elsewhere")
+    await async_wait_for(
+        polled(elsewhere), timeout=RECOVERY, interval=0.3, message="pods elsewhere"
+    )
     survivors = {p.name for p in cluster.processes("node-agent")}
     _, running = await deployment_pods(api, "default", "sleeper")
     assert {p.spec.node_name for p in running} <= survivors
