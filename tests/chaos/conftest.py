@@ -19,13 +19,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from chaos.cluster import Cluster
 from cli.launcher import pids
+from cli.launcher.pods import stop_node_pods
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_CONTROL_PLANE = ("--schedulers=0", "--controller-managers=0", "--nodes=0")
@@ -118,6 +121,10 @@ class Launched:
                         os.killpg(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
                         pass
+            # Containers whose node agent was killed mid-test, if `down` could not reach
+            # them: stopped through the runtime's own records, never by name.
+            for data in sorted((self.dir / "data").glob("node-*")):
+                trio.run(partial(stop_node_pods, data, grace=1.0))
 
 
 @pytest.fixture
