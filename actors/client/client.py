@@ -18,10 +18,12 @@ Guarantees and trade-offs:
   one; if nothing better answers, :class:`~.errors.ServiceUnavailable` names it and says
   so, rather than a bare ``Method not found!``.
 * **Writes are sent once,** to the address that last answered. A write whose outcome is
-  unknown (a connection lost mid-call) is never replayed: replaying a create or a delete
-  would turn its success into ``AlreadyExists`` / ``NotFound``. Optimistic concurrency is
-  the caller's tool: pass the ``resourceVersion`` you read, retry on
-  :class:`~.errors.Conflict`.
+  unknown (a connection lost mid-call, a deadline) is never replayed: replaying a create
+  or a delete would turn its success into ``AlreadyExists`` / ``NotFound``. A write that
+  never left (no connection could be made) or that the address does not serve goes on to
+  the next address, as a read does: so a one-shot client (the CLI) whose first API server
+  is down still writes through the others. Optimistic concurrency is the caller's tool:
+  pass the ``resourceVersion`` you read, retry on :class:`~.errors.Conflict`.
 * **Watches** run on the address that last answered; when the stream breaks the caller
   lists or watches again from the last ``resource_version`` it saw, as with any
   Kubernetes watch. Events arrive in revision order.
@@ -235,21 +237,34 @@ class ApiClient:
         raise errors.ServiceUnavailable("no API server answered: " + "; ".join(failures))
 
     async def _write(self, call: Callable[[Any], Awaitable[T]]) -> T:
-        address, stub = self._stubs[self._current]
-        try:
-            return await call(stub)
-        except rpc.Unimplemented as exc:
-            # Nothing was done there: the next write goes to the next address.
-            self._current = (self._current + 1) % len(self._stubs)
-            raise errors.ServiceUnavailable(_not_an_api_server(address, exc)) from None
-        except rpc.RpcError as exc:
-            if errors.is_connect_failure(exc):
-                # Nothing was sent: the next write goes to the next address.
-                self._current = (self._current + 1) % len(self._stubs)
-                raise errors.Unreachable(
-                    f"cannot reach the API server at {address}", addresses=(address,)
-                ) from None
-            raise errors.translate(exc) from None
+        failures: list[str] = []
+        unreachable: list[str] = []
+        count = len(self._stubs)
+        for step in range(count):
+            index = (self._current + step) % count
+            address, stub = self._stubs[index]
+            try:
+                result = await call(stub)
+            except rpc.Unimplemented as exc:
+                failures.append(_not_an_api_server(address, exc))  # nothing was done there
+                continue
+            except rpc.RpcError as exc:
+                if errors.is_connect_failure(exc):
+                    unreachable.append(address)  # nothing was sent: safe to send it elsewhere
+                    failures.append(f"{address}: {exc.message}")
+                    continue
+                self._current = index
+                raise errors.translate(exc) from None
+            self._current = index
+            return result
+        if len(unreachable) == count:
+            raise errors.Unreachable(
+                f"cannot reach the API server at {', '.join(unreachable)}",
+                addresses=tuple(unreachable),
+            )
+        if count == 1:
+            raise errors.ServiceUnavailable(failures[0])
+        raise errors.ServiceUnavailable("no API server answered: " + "; ".join(failures))
 
     # ------------------------------------------------------------------ reads
 

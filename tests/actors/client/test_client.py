@@ -10,6 +10,7 @@ import trio
 from actors import client as apiclient
 from actors.client import ApiClient, EventType, open_api_client
 from proto import rpc
+from proto.apiserver import apiserver_pb2
 from proto.k8s import core_pb2
 from proto.testing import echo_pb2
 from tests.support.ports import free_port
@@ -118,7 +119,7 @@ async def test_watch_yields_typed_events(api: ApiClient, ns: str) -> None:
     assert isinstance(event.object, core_pb2.ConfigMap)
 
 
-async def test_reads_fail_over_writes_do_not(server: rpc.Server, ns: str) -> None:
+async def test_reads_and_unsent_writes_fail_over(server: rpc.Server, ns: str) -> None:
     dead = f"127.0.0.1:{free_port()}"
     async with open_api_client([dead, server.address], timeout=5) as api:
         assert api.address == dead
@@ -127,11 +128,47 @@ async def test_reads_fail_over_writes_do_not(server: rpc.Server, ns: str) -> Non
         assert api.address == server.address  # the next call starts at the one that answered
         await api.create(make("ConfigMap", "after-failover", ns))
 
+    # A first write to a dead address never left: it goes to the next one, once.
     async with open_api_client([dead, server.address], timeout=5) as api:
-        with pytest.raises(apiclient.Unreachable) as unreachable:
+        created = await api.create(make("ConfigMap", "first-write", ns))
+        assert created.metadata.uid and api.address == server.address
+        with pytest.raises(apiclient.AlreadyExists):
             await api.create(make("ConfigMap", "first-write", ns))
-        assert unreachable.value.addresses == (dead,)
-        await api.create(make("ConfigMap", "first-write", ns))  # sent once, to the next
+
+
+class _StoreDown:
+    """An API server that took a write and could not say how it ended."""
+
+    def __init__(self) -> None:
+        self.creates = 0
+
+    async def Create(self, request: Any, ctx: rpc.ServerContext) -> Any:
+        self.creates += 1
+        raise rpc.Unavailable("the store did not answer")
+
+
+async def test_a_write_whose_outcome_is_unknown_is_not_sent_again(
+    nursery: trio.Nursery, server: rpc.Server, ns: str
+) -> None:
+    unsure = _StoreDown()
+    first: rpc.Server = await nursery.start(
+        rpc.serve, [rpc.Service.of(unsure, apiserver_pb2, "ApiServer")]
+    )
+    async with open_api_client([first.address, server.address], timeout=5) as api:
+        with pytest.raises(apiclient.ServiceUnavailable) as failed:
+            await api.create(make("ConfigMap", "maybe", ns))
+        assert not isinstance(failed.value, apiclient.Unreachable)
+        with pytest.raises(apiclient.NotFound):
+            await api.get("ConfigMap", "maybe", namespace=ns)  # the second never saw it
+    assert unsure.creates == 1
+
+
+async def test_unreachable_names_every_address_for_writes_too() -> None:
+    dead = [f"127.0.0.1:{port}" for port in (free_port(), free_port())]
+    async with open_api_client(dead, timeout=5) as api:
+        with pytest.raises(apiclient.Unreachable) as unreachable:
+            await api.create(make("ConfigMap", "nowhere", "default"))
+    assert unreachable.value.addresses == tuple(dead)
 
 
 async def test_unreachable_names_every_address() -> None:
@@ -167,4 +204,7 @@ async def test_an_address_serving_another_grpc_service_is_named_and_passed_over(
 
     async with open_api_client([other.address, server.address], timeout=5) as api:
         assert (await api.get("namespaces", ns)).metadata.name == ns  # passed over
+        assert api.address == server.address
+    async with open_api_client([other.address, server.address], timeout=5) as api:
+        await api.create(make("ConfigMap", "passed-over", ns))  # writes too
         assert api.address == server.address
