@@ -445,7 +445,10 @@ class CronJobController(Controller):
                 await self._delete_job(cj, status, ref.name, ref.uid)
         created = await self._create_job(cj, status, scheduled)
         if created is not None:
-            status.active.append(_job_ref(created))
+            if job_finished(created) is None:
+                # A Job found already there may have finished: an ``@every`` schedule
+                # fires again within the minute that names it. Only running Jobs are active.
+                status.active.append(_job_ref(created))
             status.last_schedule_time.FromDatetime(scheduled.astimezone(UTC))
         return after
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import trio
+
 from actors.client import ApiClient, NotFound
 from actors.controller import Controller
 from actors.controllers import cronjob
@@ -291,6 +293,40 @@ async def test_bad_schedule_and_zone_are_reported(
     s.kick("zoned")
     assert await wait_until(lambda: s.event("zoned", "UnknownTimeZone"))
     assert await s.jobs(zoned) == []
+
+
+async def test_a_second_time_in_the_same_minute_leaves_a_finished_job_alone(
+    api: ApiClient, ns: str, harness: Harness
+) -> None:
+    """``@every 10s`` fires twice in a minute; both times name the same Job (the minute).
+    A finished one is not put back into ``active`` (nor "seen completed" again)."""
+    s = Setup(api, ns, harness)
+    await s.start()
+    cj = await s.create(cron_job("often", ns, schedule="@every 10s"))
+    born = s.clock.now.replace(microsecond=0)
+    k = 1  # two schedule times, born + 10k s and 10 s later, inside one minute
+    while (born + timedelta(seconds=10 * k)).second >= 45:
+        k += 1
+    first = born + timedelta(seconds=10 * k)
+    s.clock.now = first + timedelta(seconds=0.5)
+    s.kick("often")
+    [job] = await wait_until(lambda: s.jobs_count(cj, 1))
+    await wait_until(lambda: _active(s, "often", 1))
+    await s.finish(job)
+    done = await wait_until(lambda: _active(s, "often", 0))
+    second = first + timedelta(seconds=10)
+    s.clock.now = second + timedelta(seconds=0.5)
+    async with api.watch(
+        "CronJob", namespace=ns, resource_version=str(done.metadata.resource_version)
+    ) as changes:
+        s.kick("often")
+        with trio.fail_after(15):
+            async for change in changes:
+                status = change.object.status
+                assert not status.active, f"finished {job.metadata.name} revived: {status}"
+                if status.last_schedule_time.ToDatetime(tzinfo=UTC) == second:
+                    break
+    assert [j.metadata.name for j in await s.jobs(cj)] == [job.metadata.name]
 
 
 # ------------------------------------------------------------------------- helpers
