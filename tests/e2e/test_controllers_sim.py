@@ -80,6 +80,7 @@ class SimCluster:
     home: Path
     addresses: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def run(
         self, *args: str, stdin: str | None = None, timeout: float = CLI_TIMEOUT
@@ -157,7 +158,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
         cluster.addresses = resolve(server=None, name=None, dir_=str(cluster.dir)).addresses
         yield cluster
     finally:
-        recorded = recorded or cluster.recorded()
+        recorded = sorted({*recorded, *cluster.recorded()})  # restarted ones too
         for pid, start in recorded:  # a node agent a test left stopped must be able to stop
             if pids.alive(pid, start):
                 os.kill(pid, signal.SIGCONT)
@@ -169,6 +170,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
         print("\ncontrollers end to end, timings (s):")
         for step, seconds in cluster.timings.items():
             print(f"  {step:<48} {seconds:6.1f}")
+        for note in cluster.notes:
+            print(f"  {note}")
         if down.returncode != 0 or survivors:
             print(f"down exited {down.returncode}: {down.stderr}; killed survivors {survivors}")
 
@@ -389,6 +392,12 @@ class Availability:
         if len(ready_pods) < self.min_ready or len(live) > self.max_total:
             self.violations.append(f"{len(ready_pods)} ready of {len(live)}: {summary(live)}")
 
+    def describe(self, what: str) -> str:
+        return (
+            f"{what}: {self.revisions} revisions watched, Ready pods >= {self.lowest_ready} "
+            f"(bound {self.min_ready}), pods <= {self.highest_total} (bound {self.max_total})"
+        )
+
     def check(self) -> None:
         assert not self.violations, (
             f"bounds ready >= {self.min_ready}, total <= {self.max_total} broken at "
@@ -456,6 +465,7 @@ async def test_rolling_update_keeps_availability_within_bounds(cluster: SimClust
                 )
         sets = await web_replicasets(api)
 
+    cluster.notes.append(availability.describe("rolling update A -> B"))
     assert 'deployment "web" successfully rolled out' in out
     availability.check()
     assert availability.mixed, "never saw pods of A and B Ready together: not a rolling update"
@@ -481,6 +491,7 @@ async def test_rollout_undo_returns_to_the_previous_template(cluster: SimCluster
                 )
         sets = await web_replicasets(api)
 
+    cluster.notes.append(availability.describe("rollout undo B -> A"))
     assert 'deployment "web" successfully rolled out' in out
     availability.check()
     assert availability.mixed, "never saw pods of B and A Ready together: not a rolling update"
