@@ -380,6 +380,18 @@ class TourCluster:
         self.keep_logs(self.dir.parent / "logs")
         return self.run("down", "--purge", timeout=60)
 
+    def crashes(self) -> str:
+        """The supervisor's log lines about processes that exited (killed or crashed)."""
+        for logs in (self.dir / "logs", self.dir.parent / "logs"):  # live, or kept by down()
+            try:
+                text = (logs / "supervisor.log").read_text(errors="replace")
+                break
+            except OSError:
+                continue
+        else:
+            return ""
+        return "\n".join(line for line in text.splitlines() if "child crashed" in line)
+
     def keep_logs(self, into: Path) -> None:
         """Copy the cluster's logs (``down --purge`` deletes them) for a post-mortem."""
         logs = self.dir / "logs"
@@ -421,6 +433,7 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourCluster]:
         if cluster.api is not None:
             cluster.api.close()
         cluster.keep_logs(base / "logs")
+        crashes = cluster.crashes()
         survivors = cluster.cleanup()
         total = sum(cluster.timings.values())
         print("\ntour timings (s):")
@@ -428,5 +441,7 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourCluster]:
             print(f"  {step:<40} {seconds:6.1f}")
         print(f"  {'total':<40} {total:6.1f}")
         print(f"  {cluster.cli_calls} raftsman commands took {cluster.cli_seconds:.1f} s in all")
+        if crashes:
+            print(f"processes that exited while the cluster ran:\n{crashes}")
         if survivors:
             print(f"killed what `raftsman down` left running: {survivors}")

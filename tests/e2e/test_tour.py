@@ -10,7 +10,8 @@ starting from where the previous one left it, as a user following the tour would
 3. A rolling update by ``set image``, ``rollout status/history/undo``, ``scale``.
 4. Healing: a killed container is restarted; a killed or frozen leader scheduler is
    replaced and pods are still scheduled; a killed node agent is restarted by the
-   launcher and leaves its pods running untouched.
+   launcher and leaves its pods running untouched; with an API server killed the
+   command still reads and writes through the other.
 5. ``drain`` moves the web pods off a node; ``uncordon``.
 6. ``delete -f examples/`` removes everything, down to the container processes.
 7. ``down --purge`` leaves no process of the cluster running.
@@ -407,6 +408,24 @@ def test_a_killed_node_agent_is_restarted_and_its_pods_keep_running(tour: TourCl
     assert node_obj is not None and _condition(node_obj, "Ready") == "True"
     row = next(r for r in tour.status() if r["name"] == node)
     assert row["pid"] != agent and row["state"] == "up" and row["restarts"] == 1, row
+
+
+def test_a_killed_api_server_does_not_stop_the_cli(tour: TourCluster) -> None:
+    [before] = [r for r in tour.status() if r["name"] == "apiserver-0"]
+    victim = before["pid"]  # apiserver-0 is the first address in the client config
+    with tour.timed("apiserver-0 SIGKILL -> CLI writes and reads"):
+        os.kill(victim, signal.SIGKILL)
+        # A write first (scale patches), then a read: both go to apiserver-1 while the
+        # launcher restarts apiserver-0.
+        assert "scaled" in tour.ok("scale", "deploy/web", "--replicas=5")
+        assert tour.ok("get", "deploy", "web").splitlines()[1].split()[:2] == ["web", "5/5"]
+
+    def restarted() -> dict[str, Any] | None:
+        row = next(r for r in tour.status() if r["name"] == "apiserver-0")
+        return row if row["pid"] != victim and row["state"] == "up" else None
+
+    after = tour.wait_for(restarted, timeout=DEADLINE, what="apiserver-0 back")
+    assert after["restarts"] == before["restarts"] + 1, tour.crashes()
 
 
 # --------------------------------------------------------------------------- 5. drain
