@@ -18,6 +18,9 @@ ends, however it ends; see :mod:`bench.cluster.scenarios`):
   process (idle nodes, burst, settled).
 * ``growth`` -- the same at 10 pods per node for other node counts (10 and 300 by
   default; 100 is the ``sim`` scenario's), for a table of how cost grows.
+* ``writes`` -- stores and API servers alone, 16 clients renewing 100 Leases for 20 s:
+  writes per second and the CPU one write costs each process
+  (:mod:`bench.cluster.writes`), the figure to compare between versions of the code.
 
 Writes ``bench/results/cluster_results.json`` and ``cluster_results.md`` (``--json``,
 ``--markdown``). Nothing here asserts a number.
@@ -36,10 +39,11 @@ from typing import Any
 from bench.cluster import report
 from bench.cluster.machine import ROOT, Machine, this_machine
 from bench.cluster.scenarios import BurstOptions, BurstResult, burst
+from bench.cluster.writes import WriteResult, run_writes
 from cli.process import run_until_signalled
 
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ("process", "sim", "growth")
+SCENARIOS = ("writes", "process", "sim", "growth")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -57,6 +61,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--growth", default="10,300", help="node counts of the growth scenario (10 pods each)"
     )
     parser.add_argument("--pods-per-node", type=int, default=10, help="growth scenario")
+    parser.add_argument("--write-seconds", type=float, default=20.0, help="writes scenario")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds of each cost window")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per burst")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy output directory")
@@ -83,13 +88,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-async def run(args: argparse.Namespace, work_dir: Path, out: dict[str, Any]) -> None:
+async def run(
+    args: argparse.Namespace, work_dir: Path, out: dict[str, Any], writes: list[WriteResult]
+) -> None:
     def opts(runtime: str, nodes: int, pods: int, **kw: Any) -> BurstOptions:
         return BurstOptions(
             runtime=runtime, nodes=nodes, pods=pods, work_dir=work_dir, timeout=args.timeout,
             settle=args.settle, keep=args.keep, profile_dir=args.profile, **kw,
         )  # fmt: skip
 
+    if "writes" in args.scenarios:
+        writes.append(await run_writes(work_dir, seconds=args.write_seconds, keep=args.keep))
     if "process" in args.scenarios:
         out["process"] = await burst(
             "process",
@@ -106,7 +115,12 @@ async def run(args: argparse.Namespace, work_dir: Path, out: dict[str, Any]) -> 
             )
 
 
-def markdown(machine: Machine, results: dict[str, BurstResult], args: argparse.Namespace) -> str:
+def markdown(
+    machine: Machine,
+    results: dict[str, BurstResult],
+    writes: list[WriteResult],
+    args: argparse.Namespace,
+) -> str:
     bursts = [r for k, r in results.items() if not k.startswith("growth-")]
     parts = [
         "## Cluster benchmark (`python -m bench.cluster_bench`)",
@@ -164,6 +178,17 @@ def markdown(machine: Machine, results: dict[str, BurstResult], args: argparse.N
             report.growth_table(growth),
             "",
         ]
+    for w in writes:
+        parts += [
+            "### Cost of one API write (Lease renewals, stores and API servers alone)",
+            "",
+            f"{w.concurrency} clients renewing {w.leases} Leases (Update with the last "
+            f"resourceVersion, as node agents do) for {w.seconds:.0f} s; CPU from /proc over "
+            "the run, divided by the writes.",
+            "",
+            report.writes_table(w),
+            "",
+        ]
     for r in results.values():
         section = report.profile_section(r)
         if section:
@@ -175,18 +200,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     machine = this_machine()
     results: dict[str, BurstResult] = {}
+    writes: list[WriteResult] = []
 
     async def go() -> None:
         with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
             work_dir = args.work_dir or Path(tmp)
             work_dir.mkdir(parents=True, exist_ok=True)
-            await run(args, work_dir, results)
+            await run(args, work_dir, results, writes)
 
     try:
         run_until_signalled(go)
     finally:
-        if results:
-            text = markdown(machine, results, args)
+        if results or writes:
+            text = markdown(machine, results, writes, args)
             print(text)
             for path in (args.markdown, args.json):
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             payload = {
                 "machine": machine.as_dict(),
                 "results": {k: r.as_dict() for k, r in results.items()},
+                "writes": [w.as_dict() for w in writes],
             }
             args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    return 0 if results else 1
+    return 0 if results or writes else 1
 
 
 if __name__ == "__main__":

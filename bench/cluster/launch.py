@@ -31,6 +31,8 @@ import trio
 
 from actors.client import ApiClient
 from cli.launcher.roles import LOCAL_TIMINGS, component_env
+from proto import rpc
+from raftstore.client import open_client
 from tests.support import processes
 
 from .machine import ROOT
@@ -93,6 +95,24 @@ class LocalCluster:
     def api_servers(self) -> list[str]:
         return [m.endpoint for m in self.status() if m.role == "apiserver" and m.endpoint]
 
+    def store_endpoints(self, members: Sequence[Member] | None = None) -> list[str]:
+        rows = self.status() if members is None else members
+        return [m.endpoint for m in rows if m.role == "store" and m.endpoint]
+
+    async def store_term(self, members: Sequence[Member] | None = None) -> int | None:
+        """The store's Raft term (one more per leader election), or None if no member
+        answers: the difference over a run counts the elections in it."""
+        endpoints = self.store_endpoints(members)
+        terms = []
+        for endpoint in endpoints:
+            with trio.move_on_after(3):
+                try:
+                    async with open_client([endpoint], timeout=2) as client:
+                        terms.append((await client.status()).raft_term)
+                except rpc.RpcError:
+                    continue
+        return max(terms, default=None)
+
     def pids(self, members: Sequence[Member] | None = None) -> dict[str, int]:
         """``name -> pid`` of every process that runs (the supervisor included)."""
         rows = self.status() if members is None else members
@@ -107,8 +127,11 @@ def local_cluster(
     nodes: int,
     timeout: float = UP_TIMEOUT,
     purge: bool = True,
+    extra: Sequence[str] = (),
 ) -> Iterator[LocalCluster]:
-    """``raftsman up`` a cluster in ``directory``; ``raftsman down`` it afterwards."""
+    """``raftsman up`` a cluster in ``directory``; ``raftsman down`` it afterwards.
+
+    ``extra``: more ``up`` flags (``--schedulers=0``, ...)."""
     cluster = LocalCluster(directory)
     try:
         _cli(
@@ -117,6 +140,7 @@ def local_cluster(
             f"--runtime={runtime}",
             f"--nodes={nodes}",
             f"--timeout={timeout:g}",
+            *extra,
             timeout=timeout + 30,
         )
         yield cluster

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from .procs import Cost
 from .scenarios import BurstResult
 from .stats import Summary
+from .writes import WriteResult
 
 SLO_STARTUP_P99 = 5.0
 SLO_MUTATING_P99 = 1.0
@@ -64,7 +65,7 @@ def throughput_table(results: Sequence[BurstResult]) -> str:
     lines = [
         "| scenario | nodes | pods | all Running after | created/s | bound/s | Running/s | "
         f"mutating p99 (SLO ≤ {SLO_MUTATING_P99:g} s) | namespace LIST p99 "
-        f"(SLO ≤ {SLO_LIST_P99:g} s) | failed probe calls | leader changes (sched / cm) | "
+        f"(SLO ≤ {SLO_LIST_P99:g} s) | failed probe calls | leader changes (sched / cm / store) | "
         "cluster CPU per pod |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
@@ -75,7 +76,8 @@ def throughput_table(results: Sequence[BurstResult]) -> str:
         lst = "–" if lists is None else f"{_s(lists.p99)} ({lists.count} calls, {_slo(lists, 5.0)})"
         errors = sum(r.api_errors.values())
         changes = " / ".join(
-            str(r.leader_transitions.get(k, "–")) for k in ("scheduler", "controller-manager")
+            [str(r.leader_transitions.get(k, "–")) for k in ("scheduler", "controller-manager")]
+            + ["–" if r.store_elections is None else str(r.store_elections)]
         )
         lines.append(
             f"| {r.scenario} | {r.nodes} | {r.pods} | {_s(r.seconds_to_all_running)} | "
@@ -170,4 +172,22 @@ def profile_section(result: BurstResult, top: int = 6) -> str:
     for s in result.profile:
         funcs = "; ".join(f"{f} {share:.0f}%" for f, share in s.top_self[:top])
         lines.append(f"- **{s.name}** busy {s.busy_percent:.0f}%: {funcs}")
+    return "\n".join(lines)
+
+
+def writes_table(w: WriteResult) -> str:
+    per = w.cpu_ms_per_write()
+    total = sum(v for k, v in per.items() if k != "supervisor")
+    names = [k for k in per if k != "supervisor"]
+    lat = w.latency
+    lines = [
+        "| writes/s | latency p50 / p99 | failed | store elections | "
+        + " | ".join(f"{n}{' (leader)' if n in w.leaders else ''} CPU ms/write" for n in names)
+        + " | all CPU ms/write |",
+        "|---:|---:|---:|---:|" + "---:|" * (len(names) + 1),
+        f"| {w.writes_per_second:.0f} | {_s(lat.p50)} / {_s(lat.p99)} | {len(w.errors)} | "
+        f"{'–' if w.store_elections is None else w.store_elections} | "
+        + " | ".join(f"{per[n]:.2f}" for n in names)
+        + f" | {total:.2f} |",
+    ]
     return "\n".join(lines)

@@ -74,6 +74,8 @@ class BurstResult:
     api_errors: dict[str, int]
     leader_transitions: dict[str, int]
     watch_resumed: int
+    store_elections: int | None = None
+    """Raft terms the store went through during the burst (leader elections)."""
     leaders: list[str] = field(default_factory=list)
     """Processes that led (store, scheduler, controller manager) when the burst began."""
     idle_cost: list[Cost] = field(default_factory=list)
@@ -183,7 +185,11 @@ async def burst(scenario: str, opts: BurstOptions) -> BurstResult:
             idle: list[Cost] = []
             if opts.idle:
                 idle = await _measure(CostMeter(pids), opts.settle)
+            term = await cluster.store_term(members)
             result = await _run_burst(scenario, opts, api, pids, members, sim_pid)
+            after = await cluster.store_term(members)
+            if term is not None and after is not None:
+                result.store_elections = after - term
             result.nodes_ready_seconds = ready_in
             result.idle_cost = idle
             if result.running == opts.pods:
