@@ -14,7 +14,8 @@ import click
 
 def commands() -> list[click.Command]:
     from .apiresources import api_resources
-    from .apply import apply, create
+    from .apply import apply, create, replace
+    from .clusterinfo import cluster_info
     from .completion import completion
     from .delete import delete
     from .describe import describe
@@ -54,6 +55,8 @@ def commands() -> list[click.Command]:
         explain,
         completion,
         edit,
+        replace,
+        cluster_info,
         logs,
         exec_,
         top,

@@ -30,6 +30,7 @@ from actors.client import AlreadyExists, ApiClient, ApiError, Conflict, NotFound
 from proto.k8s import codec, kinds
 
 from . import manifests, session
+from .get import not_found
 from .resources import display
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -195,6 +196,8 @@ def _file_verb(name: str, help_text: str, verb: str) -> click.Command:
                 try:
                     if verb == "apply":
                         result = await apply_one(api, item)
+                    elif verb == "replace":
+                        result = await replace_one(api, item)
                     else:
                         await api.create(item.obj)
                         result = "created"
@@ -218,3 +221,24 @@ apply = _file_verb(
     "apply", "Create or update objects from manifests (-f FILE|DIR|-), as kubectl apply.", "apply"
 )
 create = _file_verb("create", "Create objects from manifests (-f FILE|DIR|-).", "create")
+replace = _file_verb(
+    "replace",
+    "Replace objects with the manifests' content (-f FILE|DIR|-); each must exist.",
+    "replace",
+)
+
+
+async def replace_one(api: ApiClient, manifest: manifests.Manifest) -> str:
+    """Write the manifest over the stored object: fields it leaves out are cleared, as
+    with kubectl replace. A resourceVersion in the manifest is a precondition; without
+    one the object is replaced at the version just read (a concurrent change conflicts)."""
+    obj = manifest.obj
+    info = kinds.by_message(obj)
+    try:
+        current = await api.get(info, obj.metadata.name, namespace=obj.metadata.namespace)
+    except NotFound:
+        raise not_found(info, obj.metadata.name) from None
+    if not obj.metadata.resource_version:
+        obj.metadata.resource_version = current.metadata.resource_version
+    await api.update(obj)
+    return "replaced"

@@ -1,5 +1,9 @@
 """``raftsman delete``: by manifest (``-f``), by name, by label (``-l``) or ``--all``.
 
+As kubectl, it waits (``--wait``, the default) until objects held by finalizers or a
+grace period -- a pod whose node agent is stopping it -- are really gone;
+``--no-wait`` returns at once.
+
 Prints ``pod "web" deleted`` per object, as kubectl does. A pod bound to a node is
 deleted gracefully (the server holds it for its grace period while the node stops it);
 ``--grace-period=0`` deletes at once.
@@ -7,7 +11,10 @@ deleted gracefully (the server holds it for its grace period while the node stop
 
 from __future__ import annotations
 
+import math
+
 import click
+import trio
 
 from actors.client import ApiClient, ApiError, NotFound, Unreachable
 from proto.k8s import kinds
@@ -29,6 +36,9 @@ from .resources import display
 @click.option("--grace-period", type=int, default=-1, help="Seconds; 0 deletes at once.")
 @click.option("--cascade", type=click.Choice(["background", "foreground", "orphan"]),
               default="background", show_default=True)  # fmt: skip
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Return only once the objects are gone (finalizers, grace periods).")  # fmt: skip
+@click.option("--timeout", type=float, default=0, help="Seconds --wait waits (0: no limit).")
 @session.common_options
 def delete(
     args: tuple[str, ...],
@@ -40,6 +50,8 @@ def delete(
     ignore_not_found: bool,
     grace_period: int,
     cascade: str,
+    wait: bool,
+    timeout: float,
     server: str | None,
     cluster: str | None,
     verbose: bool,
@@ -76,9 +88,10 @@ def delete(
             if not targets and (selector or all_):
                 click.echo("No resources found", err=True)
         ok = True
+        pending: list[tuple[KindInfo, str, str, str]] = []
         for info, ns, name in targets:
             try:
-                await api.delete(
+                deleted = await api.delete(
                     info, name, namespace=ns, grace_period_seconds=grace, propagation_policy=policy
                 )
             except Unreachable:
@@ -93,6 +106,38 @@ def delete(
                 ok = False
                 continue
             click.echo(f'{display(info)} "{name}" deleted')
+            if deleted.pending:
+                pending.append((info, ns, name, deleted.object.metadata.uid))
+        if wait and pending:
+            ok = await _wait_gone(api, pending, timeout) and ok
         return ok
 
     session.run(options, run)
+
+
+async def _wait_gone(
+    api: ApiClient, pending: list[tuple[KindInfo, str, str, str]], timeout: float
+) -> bool:
+    """Poll until each object (by uid) is gone; False, naming the rest, after ``timeout``."""
+    deadline = math.inf if timeout <= 0 else trio.current_time() + timeout
+    left = list(pending)
+    while left:
+        still = []
+        for info, ns, name, uid in left:
+            try:
+                current = await api.get(info, name, namespace=ns)
+            except NotFound:
+                continue
+            if current.metadata.uid == uid:
+                still.append((info, ns, name, uid))
+        left = still
+        if not left:
+            return True
+        if trio.current_time() > deadline:
+            names = ", ".join(f'{display(i)} "{n}"' for i, _, n, _ in left)
+            click.echo(
+                f"error: timed out after {timeout:g}s waiting for {names} to be gone", err=True
+            )
+            return False
+        await trio.sleep(0.2)  # polling the server: a deletion has no single event to await
+    return True

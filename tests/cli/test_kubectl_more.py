@@ -147,3 +147,29 @@ def test_explain_and_completion_commands() -> None:
         timeout=60,
     )
     assert "rollout" in words.stdout
+
+
+def test_replace_cluster_info_and_delete_wait(cli: Cli) -> None:
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: rep}\ndata: {a: '1', b: '2'}\n"
+    missing = cli.run("replace", "-f", "-", stdin=cm)
+    assert missing.returncode == 1 and 'configmaps "rep" not found' in missing.stderr
+    cli.ok("create", "-f", "-", stdin=cm)
+    assert (
+        cli.ok("replace", "-f", "-", stdin=cm.replace("a: '1', b: '2'", "a: '9'"))
+        == "configmap/rep replaced\n"
+    )
+    assert json.loads(cli.ok("get", "cm", "rep", "-o", "json"))["data"] == {"a": "9"}  # b is gone
+    stale = cm.replace("name: rep}", "name: rep, resourceVersion: '1'}")
+    conflict = cli.run("replace", "-f", "-", stdin=stale)
+    assert conflict.returncode == 1 and conflict.stderr.startswith("Error from server (Conflict)")
+
+    info = cli.ok("cluster-info").splitlines()
+    assert info[0].startswith(f"API server is running at {cli.server} (")
+
+    # A pod held by a grace period on a node without an agent: --wait times out naming it,
+    # --no-wait returns at once.
+    cli.ok("apply", "-f", "-", stdin=pod("held", "nowhere"))
+    waited = cli.run("delete", "pod", "held", "--timeout=1")
+    assert waited.returncode == 1 and 'waiting for pod "held" to be gone' in waited.stderr
+    assert cli.ok("delete", "pod", "held", "--grace-period=0") == 'pod "held" deleted\n'
+    cli.ok("delete", "cm", "rep", "--no-wait")
