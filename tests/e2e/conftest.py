@@ -43,7 +43,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
-from actors.client import ApiClient, NotFound, open_api_client
+from actors.client import ApiClient, NotFound, ServiceUnavailable, Timeout, open_api_client
 from cli.kubectl.config import resolve
 from cli.launcher import pids
 from proto import rpc
@@ -274,9 +274,20 @@ class TourCluster:
         what: str,
         interval: float = 0.2,
     ) -> T:
-        """Poll ``predicate`` until truthy; on timeout the message ends with the logs."""
+        """Poll ``predicate`` until truthy; on timeout the message ends with the logs.
+
+        An API server that momentarily cannot answer (its store stalled, it is being
+        restarted) means "not yet", as it would to a user polling by hand.
+        """
+
+        def attempt() -> T | None:
+            try:
+                return predicate()
+            except (ServiceUnavailable, Timeout, trio.TooSlowError):
+                return None
+
         value = processes.wait_for(
-            predicate,
+            attempt,
             timeout=timeout,
             interval=interval,
             message=lambda: f"{what}\n{self.diagnostics()}",

@@ -19,11 +19,13 @@ starting from where the previous one left it, as a user following the tour would
 Every wait polls with a deadline. The deadlines are generous (the machine is small and
 shared); the timings are printed when the module ends.
 
-Marked ``slow`` (``RAFTSMAN_SLOW=1 pytest tests/e2e -s``): on the shared 2-core machine
-the whole tour took 157-220 s (load average 8-20). The cluster itself accounts for about
-90 s of it (start 13-21 s, two three-step rolling updates 12-16 s each, ``down`` 10-13 s);
-most of the rest is the ``raftsman`` command's own start-up, about half a CPU-second of
-imports (trio, grpc, protobuf) per command, i.e. 3-6 s of wall time each under that load.
+Marked ``slow`` (``RAFTSMAN_SLOW=1 pytest tests/e2e/test_tour.py -s``): on the shared
+2-core machine the whole tour took 91 s at a load average of 7 and 157-220 s at 10-20.
+The cluster's own steps take 60-125 s of that (start 8-21 s, two three-step rolling
+updates 8-16 s each, ``down`` 3-13 s); the rest is the ``raftsman`` command's start-up,
+about half a CPU-second of imports (trio, grpc, protobuf) per command, i.e. 1-6 s of wall
+time each. At the higher loads the store also stalled for 5-16 s now and then, long
+enough for a single command to fail with ``Deadline Exceeded`` (2 runs of 7).
 """
 
 from __future__ import annotations
