@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -177,6 +178,20 @@ class ApiReader:
         return self.call(read)
 
 
+_TRANSIENT = re.compile(
+    r"Error from server \((ServiceUnavailable|Timeout)\)|error: cannot reach the API server"
+)
+
+
+def _transient(stderr: str) -> bool:
+    return bool(_TRANSIENT.search(stderr))
+
+
+def _repeatable(args: tuple[str, ...]) -> bool:
+    """Can the command run twice with the effect of once? (Not create, delete, undo.)"""
+    return args[0] not in ("create", "delete") and args[:2] != ("rollout", "undo")
+
+
 @dataclass
 class TourCluster:
     """One cluster directory, driven through ``python -m cli.main`` like a user's shell."""
@@ -187,6 +202,7 @@ class TourCluster:
     api: ApiReader | None = None
     cli_calls: int = 0
     cli_seconds: float = 0.0
+    retried: list[str] = field(default_factory=list)
 
     @property
     def read(self) -> ApiReader:
@@ -231,8 +247,16 @@ class TourCluster:
         )
 
     def ok(self, *args: str, stdin: str | None = None, timeout: float = CLI_TIMEOUT) -> str:
-        """``raftsman ARGS``; its stdout, or AssertionError with both streams."""
+        """``raftsman ARGS``; its stdout, or AssertionError with both streams.
+
+        A command that can safely run twice and failed only because no API server could
+        answer in time (the store stalled) is run once more, as a user would; the retry
+        is recorded in :attr:`retried` and printed at the end.
+        """
         result = self.run(*args, stdin=stdin, timeout=timeout)
+        if result.returncode != 0 and _transient(result.stderr) and _repeatable(args):
+            self.retried.append(f"raftsman {' '.join(args)}: {result.stderr.strip()}")
+            result = self.run(*args, stdin=stdin, timeout=timeout)
         if result.returncode != 0:
             raise AssertionError(
                 f"raftsman {' '.join(args)} exited {result.returncode}\n"
@@ -454,5 +478,8 @@ def tour(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TourCluster]:
         print(f"  {cluster.cli_calls} raftsman commands took {cluster.cli_seconds:.1f} s in all")
         if crashes:
             print(f"processes that exited while the cluster ran:\n{crashes}")
+        if cluster.retried:
+            print("commands run again after a transient server error:")
+            print("\n".join(f"  {line}" for line in cluster.retried))
         if survivors:
             print(f"killed what `raftsman down` left running: {survivors}")
