@@ -16,8 +16,10 @@ ends, however it ends; see :mod:`bench.cluster.scenarios`):
   node-agent --runtime sim --sim-nodes 100`` process): startup latency, pods bound per
   second, time until all run, API call latency during the burst, and the cost of every
   process (idle nodes, burst, settled).
-* ``growth`` -- the same at 10 pods per node for other node counts (10 and 300 by
-  default; 100 is the ``sim`` scenario's), for a table of how cost grows.
+* ``growth`` -- other node counts (10 and 300 by default; 100 is the ``sim``
+  scenario's): the nodes' idle cost, and their cost with 10 pods per node up to
+  ``--growth-max-pods`` pods in all (so 300 nodes are measured idle only), for a table of
+  how cost grows.
 * ``writes`` -- stores and API servers alone, 16 clients renewing 100 Leases for 20 s:
   writes per second and the CPU one write costs each process
   (:mod:`bench.cluster.writes`), the figure to compare between versions of the code.
@@ -61,6 +63,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--growth", default="10,300", help="node counts of the growth scenario (10 pods each)"
     )
     parser.add_argument("--pods-per-node", type=int, default=10, help="growth scenario")
+    parser.add_argument(
+        "--growth-max-pods",
+        type=int,
+        default=1000,
+        help="growth sizes that would need more pods run with idle nodes only",
+    )
     parser.add_argument("--write-seconds", type=float, default=20.0, help="writes scenario")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds of each cost window")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per burst")
@@ -109,9 +117,10 @@ async def run(
     if "growth" in args.scenarios:
         for nodes in args.growth:
             name = f"growth-{nodes}"
+            pods = nodes * args.pods_per_node
             out[name] = await burst(
                 name,
-                opts("sim", nodes, nodes * args.pods_per_node, probe=False, idle=False),
+                opts("sim", nodes, pods if pods <= args.growth_max_pods else 0, probe=False),
             )
 
 
@@ -170,10 +179,11 @@ def markdown(
     if growth:
         growth.sort(key=lambda r: r.nodes)
         parts += [
-            "### Growth with the number of nodes (10 pods per node, settled)",
+            "### Growth with the number of nodes",
             "",
-            "CPU summed over the processes of a role (leaders do the work), RSS of the "
-            "largest one.",
+            "Per role: CPU in % of one core summed over the role's processes (leaders do "
+            f"the work) with the nodes idle, then settled with {args.pods_per_node} pods per "
+            "node where that size ran pods; RSS of the role's largest process at the end.",
             "",
             report.growth_table(growth),
             "",

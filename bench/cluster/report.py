@@ -140,27 +140,36 @@ def _group(name: str) -> str:
 
 
 def growth_table(points: Sequence[BurstResult]) -> str:
-    """Settled cost per role group: CPU summed over the group, RSS of its largest process."""
-    present = [
-        g for g in GROUPS if any(_group(c.name) == g[0] for p in points for c in p.settled_cost)
-    ]
-    head = " | ".join(f"{label} CPU % / RSS" for _, label in present)
+    """Per role group: CPU idle → settled with pods (summed over the group), RSS of its
+    largest process at the end."""
+
+    def costs(p: BurstResult) -> list[Cost]:
+        return [*p.idle_cost, *p.settled_cost]
+
+    present = [g for g in GROUPS if any(_group(c.name) == g[0] for p in points for c in costs(p))]
+    present = [g for g in present if g[0] not in ("bench", "supervisor")]
+    head = " | ".join(label for _, label in present)
     lines = [
-        f"| nodes | pods | all Running after | {head} |",
+        f"| nodes | nodes Ready after | pods (all Running after) | {head} |",
         "|---:|---:|---:|" + "---:|" * len(present),
     ]
     for p in points:
         cells = []
         for prefix, _ in present:
-            group = [c for c in p.settled_cost if _group(c.name) == prefix]
-            if not group:
+            idle = [c for c in p.idle_cost if _group(c.name) == prefix]
+            settled = [c for c in p.settled_cost if _group(c.name) == prefix]
+            last = settled or idle
+            if not last:
                 cells.append("–")
                 continue
-            cpu = sum(c.cpu_percent for c in group)
-            rss = max(c.rss_mb for c in group)
-            cells.append(f"{cpu:.0f} / {rss:.0f} MiB")
+            cpu = f"{sum(c.cpu_percent for c in idle):.0f} %" if idle else "–"
+            if settled:
+                cpu += f" → {sum(c.cpu_percent for c in settled):.0f} %"
+            rss = max(c.rss_mb for c in last)
+            cells.append(f"{cpu}, {rss:.0f} MiB")
+        pods = f"{p.pods:,} ({_s(p.seconds_to_all_running)})" if p.pods else "0"
         lines.append(
-            f"| {p.nodes} | {p.pods} | {_s(p.seconds_to_all_running)} | " + " | ".join(cells) + " |"
+            f"| {p.nodes} | {_s(p.nodes_ready_seconds)} | {pods} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines)
 

@@ -9,8 +9,9 @@
   nodes idle before the Deployment, during the burst, and ``settle`` seconds once all
   pods run. Optionally py-spy profiles (:mod:`.profile`) of the busiest processes during
   the burst.
-* growth -- the same burst at 10 pods per node for several node counts; the report
-  keeps each size's settled cost (run by the command, :mod:`bench.cluster_bench`).
+* growth -- the same for several node counts: the nodes' idle cost, and with 10 pods
+  per node where that stays within a pod budget (``pods=0``: nodes only; run by the
+  command, :mod:`bench.cluster_bench`).
 
 The benchmark's own process (the watch, the probes) runs beside the cluster on the same
 2 cores; its CPU is reported as ``bench``.
@@ -186,17 +187,46 @@ async def burst(scenario: str, opts: BurstOptions) -> BurstResult:
             if opts.idle:
                 idle = await _measure(CostMeter(pids), opts.settle)
             term = await cluster.store_term(members)
-            result = await _run_burst(scenario, opts, api, pids, members, sim_pid)
+            if opts.pods:
+                result = await _run_burst(scenario, opts, api, pids, members, sim_pid)
+            else:
+                result = _nodes_only(scenario, opts, members)
             after = await cluster.store_term(members)
             if term is not None and after is not None:
                 result.store_elections = after - term
             result.nodes_ready_seconds = ready_in
             result.idle_cost = idle
-            if result.running == opts.pods:
+            if opts.pods and result.running == opts.pods:
                 print(f"[{scenario}] settled cost ({opts.settle:g} s) ...", file=sys.stderr)
                 result.settled_cost = await _measure(CostMeter(pids), opts.settle)
             return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _nodes_only(scenario: str, opts: BurstOptions, members: list[Member]) -> BurstResult:
+    """A result with no burst: the nodes' idle cost is all there is to report."""
+    empty = Summary(count=0, p50=math.nan, p90=math.nan, p99=math.nan, max=math.nan)
+    return BurstResult(
+        scenario=scenario,
+        runtime=opts.runtime,
+        nodes=opts.nodes,
+        pods=0,
+        running=0,
+        seconds_to_all_running=math.nan,
+        nodes_ready_seconds=math.nan,
+        startup=empty,
+        startup_started_at=empty,
+        scheduling=empty,
+        created_per_second=math.nan,
+        bound_per_second=math.nan,
+        running_per_second=math.nan,
+        mutations=None,
+        lists=None,
+        api_errors={},
+        leader_transitions={},
+        watch_resumed=0,
+        leaders=[m.name for m in members if m.leader],
+    )
 
 
 async def _run_burst(
