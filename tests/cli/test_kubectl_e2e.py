@@ -113,3 +113,62 @@ def test_errors_are_one_line_and_exit_1(cli: Cli) -> None:
     )
     assert "start a cluster with: raftsman up" in noconfig.stderr
     assert cli.run("version").stdout.startswith("raftsman ")
+
+
+CORPUS = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: corpus-config}
+data:
+  game.properties: |
+    enemies=aliens
+    lives=3
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: corpus-pod
+  labels: {app: corpus}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "sleep 3600"]
+    ports: [{name: http, containerPort: 8080}]
+    livenessProbe:
+      httpGet: {path: /healthz, port: http}
+      initialDelaySeconds: 3
+      periodSeconds: 3
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 5
+    resources:
+      requests: {cpu: 250m, memory: 64Mi}
+      limits: {cpu: "0.5", memory: 128Mi}
+    volumeMounts:
+    - {name: config, mountPath: /etc/config, readOnly: true}
+  volumes:
+  - name: config
+    configMap:
+      name: corpus-config
+      items: [{key: game.properties, path: game.properties}]
+"""
+
+
+def test_documentation_shaped_manifests_round_trip(cli: Cli, tmp_path: Path) -> None:
+    """A ConfigMap mounted as a volume and a Pod with probes: apply, read back as YAML,
+    re-apply the YAML unchanged."""
+    assert cli.ok("apply", "-f", "-", stdin=CORPUS).splitlines() == [
+        "configmap/corpus-config created",
+        "pod/corpus-pod created",
+    ]
+    dumped = tmp_path / "corpus.yaml"
+    dumped.write_text(cli.ok("get", "cm/corpus-config", "pod/corpus-pod", "-o", "yaml"))
+    again = cli.ok("apply", "-f", str(dumped))
+    assert again.splitlines() == ["configmap/corpus-config unchanged", "pod/corpus-pod unchanged"]
+    pod = json.loads(cli.ok("get", "pod", "corpus-pod", "-o", "json"))
+    probe = pod["spec"]["containers"][0]["livenessProbe"]
+    assert probe["httpGet"]["port"] == "http" and probe["timeoutSeconds"] == 1  # defaulted
+    assert pod["spec"]["volumes"][0]["configMap"]["defaultMode"] == 420
+    cli.ok("delete", "pod", "corpus-pod", "--grace-period=0")
+    cli.ok("delete", "cm", "corpus-config")
