@@ -32,9 +32,8 @@ look the same) and resumed once its pods were replaced, so the next repeat has t
 nodes again; its *recovered* time includes the wait until its pods moved (it is
 measured from the fault like the others), plus the agent's catching up after SIGCONT.
 
-The timings are those of a local cluster (``raftsman up``'s LOCAL_TIMINGS: 4 s leader
-leases, node declared lost after 4 s, pods tolerating it for 2 s), not Kubernetes'
-defaults; see docs/chaos.md. Nothing here asserts a number; the machine is shared, so
+The timings are those of a local cluster (``raftsman up``'s LOCAL_TIMINGS, read from
+cli/launcher/roles.py at run time), not Kubernetes' defaults; see docs/launcher.md. Nothing here asserts a number; the machine is shared, so
 read the median.
 """
 
