@@ -91,6 +91,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     parser.add_argument("--recovery-repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, default=RESULTS, help="where parts write")
+    parser.add_argument(
+        "--summary", type=Path, default=ROOT / "bench" / "RESULTS.md", help="the combined table"
+    )
     args = parser.parse_args(argv)
     parts = (
         [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -129,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if code < 0 or code == 130:  # interrupted: stop here
                 break
     text = write_results(
-        ROOT / "bench" / "RESULTS.md",
+        args.summary,
         args.results,
         machine=machine,
         ran=ran,
