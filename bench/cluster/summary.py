@@ -179,7 +179,10 @@ def write_results(
             table += [f"| {a} | {b} | {c} |" for a, b, c in ROWS[part](data)]
         md = results_dir / f"{part}_results.md"
         if md.exists():
-            sections += [f"## {TITLES[part]}", "", md.read_text().strip(), ""]
+            body = md.read_text().strip()
+            if body.startswith("## "):  # the part's own title: ours replaces it
+                body = body.partition("\n")[2].strip()
+            sections += [f"## {TITLES[part]}", "", body, ""]
     notes = []
     if failed:
         notes.append(
