@@ -437,9 +437,7 @@ async def _events(api: ApiClient, w: Writer, obj: Any, kind: str) -> None:
         ["----", "------", "----", "----", "-------"],
     ]
     for e in sorted(events, key=printers.event_time):
-        age = printers.human_age(now - printers.event_time(e))
-        if e.count > 1 and e.HasField("first_timestamp"):
-            age = f"{age} (x{e.count} over {printers.human_age(now - e.first_timestamp.seconds)})"
+        age = printers.event_age(e, now)
         rows.append(
             [
                 e.type or "Normal",

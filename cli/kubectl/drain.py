@@ -21,9 +21,10 @@ from typing import Any
 import click
 import trio
 
-from actors.client import ApiClient, Conflict, NotFound
+from actors.client import ApiClient, NotFound
 
 from . import session
+from .nodes import update_node
 
 POLL = 0.2
 
@@ -92,17 +93,14 @@ def drain(
     options = session.Options.of(server=server, cluster=cluster, verbose=verbose, dir_=dir_)
 
     async def run(api: ApiClient) -> bool:
-        for _ in range(5):
-            n = await api.get("nodes", node)
+        def cordon(n: Any) -> bool:
             if n.spec.unschedulable:
-                break
+                return False
             n.spec.unschedulable = True
-            try:
-                await api.update(n)
-                click.echo(f"node/{node} cordoned")
-                break
-            except Conflict:
-                continue
+            return True
+
+        if await update_node(api, node, cordon):
+            click.echo(f"node/{node} cordoned")
         pods = (await api.list_all("pods", field_selector=f"spec.nodeName={node}")).items
         evict, warnings, errors = classify(
             pods,

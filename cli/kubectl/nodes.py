@@ -27,7 +27,7 @@ _TAINT = re.compile(
 ATTEMPTS = 5
 
 
-async def _update_node(api: ApiClient, name: str, change: Callable[[Any], bool]) -> bool:
+async def update_node(api: ApiClient, name: str, change: Callable[[Any], bool]) -> bool:
     """Apply ``change`` to the latest node and write it; False if nothing changed."""
     for _ in range(ATTEMPTS):
         node = await api.get("nodes", name)
@@ -73,7 +73,7 @@ def _cordon_command(verb: str, unschedulable: bool) -> click.Command:
                     node.spec.unschedulable = unschedulable
                     return True
 
-                changed = await _update_node(api, name, change)
+                changed = await update_node(api, name, change)
                 click.echo(f"node/{name} {done}" if changed else f"node/{name} already {done}")
 
         session.run(options, run)
@@ -178,7 +178,7 @@ def taint(
                     changed = True
                 return changed
 
-            changed = await _update_node(api, target.name, change)
+            changed = await update_node(api, target.name, change)
             verb = "untainted" if remove and not add else "tainted"
             click.echo(
                 f"node/{target.name} {verb}" if changed else f"node/{target.name} not modified"

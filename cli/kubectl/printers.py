@@ -342,6 +342,14 @@ def event_time(event: Any) -> float:
     return float(created.seconds + created.nanos / 1e9)
 
 
+def event_age(event: Any, now: float) -> str:
+    """How long ago an Event last happened; a repeat adds ``(xN over AGE)``, as kubectl."""
+    seen = human_age(now - event_time(event))
+    if event.count > 1 and event.HasField("first_timestamp"):
+        seen += f" (x{event.count} over {human_age(now - event.first_timestamp.seconds)})"
+    return seen
+
+
 def event_rows(
     events: Sequence[Any], *, now: float, all_namespaces: bool = False, header: bool = True
 ) -> list[list[str]]:
@@ -356,9 +364,7 @@ def event_rows(
     ]
     rows = [head] if header else []
     for e in sorted(events, key=event_time):
-        seen = human_age(now - event_time(e))
-        if e.count > 1 and e.HasField("first_timestamp"):
-            seen += f" (x{e.count} over {human_age(now - e.first_timestamp.seconds)})"
+        seen = event_age(e, now)
         ref = e.involved_object
         row = [e.metadata.namespace] if all_namespaces else []
         row += [
