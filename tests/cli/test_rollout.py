@@ -112,3 +112,56 @@ def test_set_image_pause_resume_restart(cli: Cli) -> None:
     pending = cli.run("rollout", "status", "deploy/roll", "--no-watch")
     assert pending.stdout == "Waiting for deployment spec update to be observed...\n"
     cli.ok("delete", "deploy", "roll")
+
+
+ENV_SOURCE = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {log-level: debug, region.name: eu}
+"""
+
+
+def test_set_env(cli: Cli) -> None:
+    cli.ok("apply", "-f", "-", stdin=DEPLOY + "---" + ENV_SOURCE)
+
+    def env_of(container: str) -> list[dict[str, object]]:
+        spec = json.loads(cli.ok("get", "deploy", "roll", "-o", "json"))["spec"]["template"]
+        found = spec["spec"]["initContainers"] + spec["spec"]["containers"]
+        return next(c for c in found if c["name"] == container).get("env", [])
+
+    assert (
+        cli.ok("set", "env", "deploy/roll", "-c", "main", "A=1", "B=two")
+        == "deployment.apps/roll env updated\n"
+    )
+    assert env_of("main") == [{"name": "A", "value": "1"}, {"name": "B", "value": "two"}]
+    assert env_of("side") == []
+    cli.ok("set", "env", "deploy/roll", "-c", "main", "A-", "B=2")
+    assert env_of("main") == [{"name": "B", "value": "2"}]
+    refused = cli.run("set", "env", "deploy/roll", "-c", "main", "B=3", "--no-overwrite")
+    assert refused.returncode == 1
+    assert "container 'main' already has B; use --overwrite" in refused.stderr
+    assert env_of("main") == [{"name": "B", "value": "2"}]
+
+    cli.ok("set", "env", "deploy/roll", "--from", "configmap/settings", "--prefix", "APP_")
+    ref = {
+        "name": "APP_LOG_LEVEL",
+        "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "log-level"}},
+    }
+    assert ref in env_of("side") and ref in env_of("init")
+    listing = cli.ok("set", "env", "deploy/roll", "-c", "main", "--list")
+    assert listing.splitlines() == [
+        "# deployment.apps/roll, container main",
+        "B=2",
+        "# APP_LOG_LEVEL from configmap settings, key log-level",
+        "# APP_REGION_NAME from configmap settings, key region.name",
+    ]
+
+    bad = cli.run("set", "env", "deploy/roll", "-c", "nope", "X=1")
+    assert bad.returncode == 1
+    assert bad.stderr == "error: no container matches 'nope' (containers: init, main, side)\n"
+    missing = cli.run("set", "env", "deploy/roll", "--from", "secret/absent")
+    assert missing.returncode == 1
+    assert 'secret "absent" not found in namespace "default"' in missing.stderr
+    cli.ok("delete", "deploy", "roll")
+    cli.ok("delete", "cm", "settings")
