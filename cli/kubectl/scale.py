@@ -1,6 +1,6 @@
-"""``raftsman scale KIND/NAME --replicas=N``: set spec.replicas of a Deployment,
-ReplicaSet (or StatefulSet, when it exists), optionally only if it currently has
-``--current-replicas``. Prints ``deployment.apps/web scaled``."""
+"""``raftsman scale KIND/NAME --replicas=N``: set spec.replicas of a Deployment or
+ReplicaSet, optionally only if it currently has ``--current-replicas``. Prints
+``deployment.apps/web scaled``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from actors.client import ApiClient
 
 from . import session, targets
 
-SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
+SCALABLE = ("Deployment", "ReplicaSet")
 
 
 @click.command("scale")
@@ -43,7 +43,7 @@ def scale(
         for target in found:
             if target.info.kind not in SCALABLE:
                 raise session.UsageProblem(
-                    f"cannot scale {target.display}: only {', '.join(SCALABLE)} have replicas"
+                    f"cannot scale {target.display}: only {' and '.join(SCALABLE)} objects have replicas"
                 )
         for target in found:
             meta: dict[str, str] = {}
