@@ -1,6 +1,7 @@
 """A typed trio client of the API server: ``async with open_api_client(address) as api``.
 
-See :mod:`.client` for the guarantees (read failover, writes sent once, watches) and
+See :mod:`.client` for the guarantees (read failover, writes sent once, watches),
+:mod:`.spread` for which API server a client starts with, and
 :mod:`.errors` for the error taxonomy.
 """
 

@@ -9,6 +9,11 @@ run. This module is that layer and nothing more: no caching, no retries of write
 
 Guarantees and trade-offs:
 
+* **Clients spread over the API servers.** The first call goes to the address
+  :func:`.spread.first_index` picks -- a stable hash of ``identity`` when the caller names
+  itself, a random one when it does not, the first with ``in_order`` -- and later calls to
+  the address that last answered. So components given the same list do not all load its
+  first server, and each one stays with one server while it answers.
 * **Reads fail over.** ``get`` and ``list`` try the addresses in turn, starting with the
   one that last answered, moving on when an address cannot be reached or answers
   ``UNAVAILABLE`` / times out. Any other answer (``NotFound`` included) is final. When no
@@ -61,6 +66,7 @@ from proto.k8s.kinds import KindInfo
 from proto.node import node_agent_pb2 as node_pb
 
 from . import errors
+from .spread import first_index
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -185,11 +191,13 @@ class ApiClient:
     mean ``default`` (the server's rule); cluster-scoped kinds ignore it.
     """
 
-    def __init__(self, stubs: Sequence[tuple[str, Any]], *, timeout: float) -> None:
+    def __init__(self, stubs: Sequence[tuple[str, Any]], *, timeout: float, start: int = 0) -> None:
         if not stubs:
             raise ValueError("an API client needs at least one address")
+        if not 0 <= start < len(stubs):
+            raise ValueError(f"start must index one of the {len(stubs)} addresses, not {start}")
         self._stubs = list(stubs)
-        self._current = 0
+        self._current = start
         self.timeout = timeout
 
     @property
@@ -198,7 +206,7 @@ class ApiClient:
 
     @property
     def address(self) -> str:
-        """The address that last answered (the first one before any call)."""
+        """The address that last answered (before any call: the one tried first)."""
         return self._stubs[self._current][0]
 
     # ------------------------------------------------------------------ plumbing
@@ -562,19 +570,27 @@ class ApiClient:
 
 @asynccontextmanager
 async def open_api_client(
-    addresses: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT
+    addresses: str | Sequence[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    identity: str | None = None,
+    in_order: bool = False,
 ) -> AsyncIterator[ApiClient]:
     """A client of the API server(s) at ``addresses`` ("host:port", or several).
 
+    With several addresses the first call goes to the one a stable hash of ``identity``
+    (the caller's name: a node, a component's replica) picks, or a random one when no
+    identity is given; ``in_order`` starts at the first instead (see :mod:`.spread`).
     Opening connects lazily: an unreachable address shows on the first call.
     """
     targets = [addresses] if isinstance(addresses, str) else list(addresses)
     targets = [t.strip().removeprefix("http://") for t in targets if t.strip()]
     if not targets:
         raise ValueError("open_api_client needs at least one address")
+    start = first_index(len(targets), identity=identity, in_order=in_order)
     async with AsyncExitStack() as stack:
         stubs = []
         for target in targets:
             channel = await stack.enter_async_context(rpc.connect(target))
             stubs.append((target, channel.stub(apiserver_pb2_grpc.ApiServerStub)))
-        yield ApiClient(stubs, timeout=timeout)
+        yield ApiClient(stubs, timeout=timeout, start=start)

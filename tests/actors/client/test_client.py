@@ -121,7 +121,7 @@ async def test_watch_yields_typed_events(api: ApiClient, ns: str) -> None:
 
 async def test_reads_and_unsent_writes_fail_over(server: rpc.Server, ns: str) -> None:
     dead = f"127.0.0.1:{free_port()}"
-    async with open_api_client([dead, server.address], timeout=5) as api:
+    async with open_api_client([dead, server.address], timeout=5, in_order=True) as api:
         assert api.address == dead
         namespace = await api.get("namespaces", ns)
         assert namespace.metadata.name == ns
@@ -129,7 +129,7 @@ async def test_reads_and_unsent_writes_fail_over(server: rpc.Server, ns: str) ->
         await api.create(make("ConfigMap", "after-failover", ns))
 
     # A first write to a dead address never left: it goes to the next one, once.
-    async with open_api_client([dead, server.address], timeout=5) as api:
+    async with open_api_client([dead, server.address], timeout=5, in_order=True) as api:
         created = await api.create(make("ConfigMap", "first-write", ns))
         assert created.metadata.uid and api.address == server.address
         with pytest.raises(apiclient.AlreadyExists):
@@ -154,7 +154,7 @@ async def test_a_write_whose_outcome_is_unknown_is_not_sent_again(
     first: rpc.Server = await nursery.start(
         rpc.serve, [rpc.Service.of(unsure, apiserver_pb2, "ApiServer")]
     )
-    async with open_api_client([first.address, server.address], timeout=5) as api:
+    async with open_api_client([first.address, server.address], timeout=5, in_order=True) as api:
         with pytest.raises(apiclient.ServiceUnavailable) as failed:
             await api.create(make("ConfigMap", "maybe", ns))
         assert not isinstance(failed.value, apiclient.Unreachable)
@@ -202,9 +202,9 @@ async def test_an_address_serving_another_grpc_service_is_named_and_passed_over(
         assert "does not serve this Raftsman API call" in failure.message
         assert not isinstance(failure, apiclient.Unreachable)
 
-    async with open_api_client([other.address, server.address], timeout=5) as api:
+    async with open_api_client([other.address, server.address], timeout=5, in_order=True) as api:
         assert (await api.get("namespaces", ns)).metadata.name == ns  # passed over
         assert api.address == server.address
-    async with open_api_client([other.address, server.address], timeout=5) as api:
+    async with open_api_client([other.address, server.address], timeout=5, in_order=True) as api:
         await api.create(make("ConfigMap", "passed-over", ns))  # writes too
         assert api.address == server.address
