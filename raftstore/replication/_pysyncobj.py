@@ -73,6 +73,7 @@ from raftstore.replication.errors import (
     QueueFull,
     ReplicationError,
 )
+from raftstore.replication.observe import LeaderLog, SlowLog
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class CoreStatus:
     applied_index: int
     members: tuple[str, ...]
     has_quorum: bool
+    leader_changes: int
+    """Leaders this member has seen, one per term that had one (etcd's counter)."""
 
 
 # ---------------------------------------------------------------------------------- journal
@@ -178,10 +181,11 @@ class _Journal:
     never reaches the disk before them.
     """
 
-    def __init__(self, inner: Any, path: str, *, fsync: bool) -> None:
+    def __init__(self, inner: Any, path: str, *, fsync: bool, slow: SlowLog | None = None) -> None:
         self._inner = inner
         self._path = path
         self._fsync = fsync
+        self._slow = slow
         self._deferred = 0
         self._dirty_from: int | None = None  # journal offset of the first unflushed byte
         self.flushes = 0  # journal flushes issued (tests count them)
@@ -211,10 +215,13 @@ class _Journal:
         if not isinstance(mm, mmap.mmap) or end is None:  # pragma: no cover - upgrade guard
             self._inner.flush()
             return
+        began = time.monotonic()
         if end > start:
             aligned = start - start % mmap.ALLOCATIONGRANULARITY
             mm.flush(aligned, end - aligned)
         mm.flush(0, _journal.FIRST_RECORD_OFFSET)  # the header: offset of the last record
+        if self._slow is not None:
+            self._slow.record("flush", time.monotonic() - began, f"of {end - start} journal bytes")
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
@@ -276,7 +283,10 @@ class _Journal:
     def setCurrentTerm(self, term: int, votedForNodeId: Any) -> None:  # noqa: N802, N803
         self._inner.setCurrentTerm(term, votedForNodeId)
         if self._fsync:
+            began = time.monotonic()
             _fsync_path(self._path + ".meta")
+            if self._slow is not None:
+                self._slow.record("flush", time.monotonic() - began, f"of term {term}'s vote")
 
     def getCurrentTerm(self) -> int:  # noqa: N802
         return int(self._inner.getCurrentTerm())
@@ -319,16 +329,22 @@ class _SyncObj(SyncObj):
         on_apply: Callable[[int, bytes], object],
         dump_path: str,
         read_timeout: float,
+        slow: SlowLog,
     ) -> None:
         self._rs_on_apply = on_apply
         self._rs_dump_path = dump_path
+        self._rs_slow = slow
         self._rs_init_reads(read_timeout)
         super().__init__(self_address, list(peers), conf)
 
     def _SyncObj__doApplyCommand(self, command: bytes) -> object:  # noqa: N802
         if command[:1] == _REGULAR:
             # pysyncobj increments raftLastApplied right after this call returns.
-            return self._rs_on_apply(self.raftLastApplied + 1, bytes(command[1:]))
+            index = self.raftLastApplied + 1
+            began = time.monotonic()
+            result = self._rs_on_apply(index, bytes(command[1:]))
+            self._rs_slow.record("apply", time.monotonic() - began, f"of entry {index}")
+            return result
         return SyncObj._SyncObj__doApplyCommand(self, command)
 
     # -- group commit ------------------------------------------------------------------
@@ -576,7 +592,7 @@ class _SyncObj(SyncObj):
             log.deleteEntriesTo(pos)
 
     def _rs_wrap_journal(self, path: str, *, fsync: bool) -> None:
-        log = _Journal(self._SyncObj__raftLog, path, fsync=fsync)
+        log = _Journal(self._SyncObj__raftLog, path, fsync=fsync, slow=self._rs_slow)
         self._SyncObj__raftLog = log
         last = log[-1][1]
         if self._SyncObj__raftCommitIndex > last:
@@ -610,8 +626,12 @@ class RaftCore:
         take_snapshot: Callable[[], bytes],
         restore_snapshot: Callable[[int, bytes], None],
         on_leadership: Callable[[bool], None],
+        name: str = "",
     ) -> None:
         self.self_address = self_address
+        self.name = name or self_address
+        self._leaders = LeaderLog(self.name, self_address)
+        self._slow = SlowLog(self.name)
         self._peers = [p for p in peers if p != self_address]
         self._config = config
         self._apply_entry = apply_entry
@@ -662,6 +682,7 @@ class RaftCore:
                 self._apply_entry,
                 self.snapshot_path,
                 read_timeout=c.leader_fallback_timeout,
+                slow=self._slow,
             )
         except SyncObjException as exc:
             raise BindFailed(f"cannot listen on {self.self_address}: {exc}") from exc
@@ -689,6 +710,10 @@ class RaftCore:
             while not self._stopping.is_set() and self.fatal is None:
                 try:
                     so.doTick(self._config.tick_period)
+                    leader = so._getLeader()
+                    self._leaders.observe(
+                        int(so.raftCurrentTerm), None if leader is None else str(leader.id)
+                    )
                 except Exception:
                     logger.exception("raft tick failed; retrying")
                     self._stopping.wait(self._config.tick_period)
@@ -776,6 +801,7 @@ class RaftCore:
             applied_index=int(so.raftLastApplied),
             members=tuple(sorted([self.self_address, *others])),
             has_quorum=bool(so.hasQuorum),
+            leader_changes=self._leaders.changes,
         )
 
 

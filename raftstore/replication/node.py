@@ -80,6 +80,9 @@ class RaftStatus:
     applied_index: int
     members: tuple[str, ...]
     has_quorum: bool
+    leader_changes: int = 0
+    """Leaders this member has seen since it started, one per term that had one (etcd's
+    ``leader_changes_seen_total``); each is also logged (:mod:`.observe`)."""
 
 
 class _Waiter:
@@ -122,6 +125,7 @@ class RaftNode:
         state_machine: StateMachine,
         config: RaftConfig,
         token: trio.lowlevel.TrioToken,
+        name: str = "",
     ) -> None:
         self._sm = state_machine
         self._token = token
@@ -144,6 +148,7 @@ class RaftNode:
             take_snapshot=state_machine.snapshot,
             restore_snapshot=self._restore,
             on_leadership=self._leadership_changed,
+            name=name,
         )
 
     # ------------------------------------------------------------------ raft-thread side
@@ -369,6 +374,7 @@ class RaftNode:
             applied_index=s.applied_index,
             members=s.members,
             has_quorum=s.has_quorum,
+            leader_changes=s.leader_changes,
         )
 
     async def wait_leadership(self, *, is_leader: bool) -> RaftStatus:
@@ -405,6 +411,7 @@ async def open_raft_node(
     apply_hook: ApplyHook | None = None,
     restore_hook: RestoreHook | None = None,
     leadership_hook: LeadershipHook | None = None,
+    name: str = "",
 ) -> AsyncIterator[RaftNode]:
     """Run a raft member for the duration of the ``async with`` block.
 
@@ -413,7 +420,8 @@ async def open_raft_node(
     added later with ``add_member`` is started with ``peers`` = the current members. After a
     restart pass the same ``data_dir`` and the original ``peers``: the journal and snapshot
     replay the membership changes since. The hooks given here are registered before the
-    journal is replayed, so they see every apply.
+    journal is replayed, so they see every apply. ``name`` (default: ``self_address``)
+    names the member in its log lines: leader changes, terms, slow applies and flushes.
     """
     node = RaftNode(
         self_address=self_address,
@@ -422,6 +430,7 @@ async def open_raft_node(
         state_machine=state_machine,
         config=config or RaftConfig(),
         token=trio.lowlevel.current_trio_token(),
+        name=name,
     )
     if apply_hook is not None:
         node.add_apply_hook(apply_hook)

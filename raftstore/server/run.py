@@ -83,6 +83,7 @@ async def run_store(
             data_dir=str(config.data_dir / "member"),
             state_machine=state,
             config=_with_bind_address(raft or RaftConfig(), config),
+            name=config.name,
         ) as node,
     ):
         member = Member(config=config, state=state, log=node)
