@@ -22,19 +22,39 @@ exited, stays exited                    terminated (exitCode, reason, times, id)
 ======================================  =============================================
 
 ``restartCount`` is the attempt number (restarts of this container in this pod), and
-``containerID`` is ``<runtime>://<id>``.
+``containerID`` is ``<runtime>://<id>``. ``started`` is reported for app containers and
+sidecars (init containers with ``restartPolicy: Always``), whose ``ready`` follows their
+readiness probe as an app container's does.
+
+Spec changes. Of a running pod's containers only the image may change (the API server
+refuses the rest). The kubelet notices by hashing the container's spec and comparing it
+with the hash the running container was created from; :func:`container_hash` is that
+hash over the fields that can change, and :data:`HASH_LABEL` carries it on the runtime's
+container so that a restarted agent compares with what actually runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from node_agent.agent.backoff import RestartBackoff
-from node_agent.runtime.base import ContainerId, ContainerState, ContainerStatus
+from node_agent.runtime.base import ContainerId, ContainerSpec, ContainerState, ContainerStatus
 from proto.k8s import core_pb2
 
-__all__ = ["ContainerRecord", "Waiting", "render"]
+__all__ = [
+    "HASH_LABEL",
+    "ContainerRecord",
+    "Waiting",
+    "container_hash",
+    "is_sidecar",
+    "running_hash",
+    "render",
+]
+
+HASH_LABEL = "raftsman.io/container-hash"
+"""Runtime label: :func:`container_hash` of the spec a container was created from."""
 
 CONTAINER_CREATING = "ContainerCreating"
 POD_INITIALIZING = "PodInitializing"
@@ -43,6 +63,27 @@ IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
 START_ERROR = "StartError"
 START_ERROR_EXIT_CODE = 128
 """containerd reports a container that could not be started as exited with 128."""
+
+
+def container_hash(container: core_pb2.Container) -> str:
+    """A hash of the fields of ``container`` that may change on a running pod (the image).
+
+    Equal hashes mean the running container is what the spec asks for; a different one
+    means the container must be recreated (the kubelet's ``containerChanged``).
+    """
+    mutable = core_pb2.Container(image=container.image)
+    return hashlib.sha256(mutable.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def running_hash(spec: ContainerSpec) -> str:
+    """The :func:`container_hash` a runtime container was created from: its label, or
+    (containers created before the label existed) the hash of the image it records."""
+    return spec.labels.get(HASH_LABEL) or container_hash(core_pb2.Container(image=spec.image))
+
+
+def is_sidecar(container: core_pb2.Container) -> bool:
+    """An init container with ``restartPolicy: Always`` (Kubernetes' sidecar container)."""
+    return container.restart_policy == "Always"
 
 
 @dataclass(frozen=True)
@@ -58,6 +99,8 @@ class ContainerRecord:
     name: str
     image: str
     init: bool = False
+    sidecar: bool = False
+    """An init container that keeps running (``restartPolicy: Always``)."""
     attempt: int = -1
     """The newest attempt started, or that failed to start; -1: none yet."""
     container_id: ContainerId | None = None
@@ -80,6 +123,8 @@ class ContainerRecord:
     image_backoff: RestartBackoff | None = None
     retry_at: float | None = None
     """Agent clock time of the next start attempt after a failure (None: at once)."""
+    spec_hash: str = ""
+    """:func:`container_hash` of the spec the current attempt was created from."""
 
     @property
     def running(self) -> bool:
@@ -148,7 +193,7 @@ def render(
         restart_count=record.restart_count,
         ready=record.ready and record.running,
     )
-    if not record.init:
+    if not record.init or record.sidecar:
         out.started = record.running and record.started
     status = record.status
     if record.container_id:

@@ -5,9 +5,11 @@ Pure functions, no I/O: the pod worker renders its container records
 
 Phase (the kubelet's ``getPhase``, over the rendered statuses)
     * an init container failed and ``restartPolicy`` is Never -> ``Failed``;
-    * an init container is still to complete, or an app container has not started yet
-      (waiting without a previous exit) -> ``Pending``;
-    * some app container runs -> ``Running``;
+    * an init container is still to complete (a sidecar -- ``restartPolicy: Always`` --
+      until it is started), or an app container has not started yet (waiting without a
+      previous exit) -> ``Pending``;
+    * some app container or sidecar runs -> ``Running``; a sidecar that exited does
+      not count (it is restarted, or stopped because the app containers finished);
     * none runs and all have exited: ``Always`` -> ``Running`` (they will be restarted);
       all succeeded -> ``Succeeded``; Never -> ``Failed``; OnFailure -> ``Running``.
     A pod that reached ``Succeeded`` or ``Failed`` never leaves it (the caller passes the
@@ -15,29 +17,40 @@ Phase (the kubelet's ``getPhase``, over the rendered statuses)
 
 Conditions (the kubelet's ``GeneratePod*Condition``), in Kubernetes' order
     ``Initialized`` -- False ``ContainersNotInitialized`` "containers with incomplete
-    status: [a b]" until every init container exited 0; ``Ready`` and ``ContainersReady``
-    -- False ``ContainersNotReady`` "containers with unready status: [a]" until every app
-    container is ready, False ``PodCompleted`` once the pod succeeded; ``PodScheduled``
-    -- the scheduler's (kept; True when missing, since the pod is on this node).
+    status: [a b]" until every init container exited 0 and every sidecar started (and
+    True for good once an app container ran); ``Ready`` and ``ContainersReady`` -- False
+    ``ContainersNotReady`` "containers with unready status: [a]" until every sidecar and
+    app container is ready, False ``PodCompleted`` once the pod succeeded;
+    ``PodScheduled`` -- the scheduler's (kept; True when missing, since the pod is on this
+    node); ``DisruptionTarget`` -- True ``TerminationByKubelet`` for a pod the node
+    evicted.
     ``lastTransitionTime`` changes only when a condition's status does; conditions of
     other types (set by other components) are kept as they are.
+
+A pod the node refused to admit never ran: :func:`rejected_status` is all it gets
+(phase ``Failed`` with the reason and message), as the kubelet's ``rejectPod`` writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from proto.k8s import core_pb2, meta_pb2
 
-__all__ = ["TERMINAL_PHASES", "pod_conditions", "pod_phase", "pod_status"]
+__all__ = ["TERMINAL_PHASES", "pod_conditions", "pod_phase", "pod_status", "rejected_status"]
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
-_OWNED = ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+_KUBELET = ("Initialized", "Ready", "ContainersReady")
+_OWNED = (*_KUBELET, "PodScheduled")
 
 
 def _has_last_exit(status: core_pb2.ContainerStatus) -> bool:
     return status.last_state.HasField("terminated")
+
+
+def _sidecar_started(status: core_pb2.ContainerStatus) -> bool:
+    return status.state.HasField("running") and status.HasField("started") and status.started
 
 
 def pod_phase(
@@ -47,12 +60,29 @@ def pod_phase(
     *,
     init_count: int,
     app_count: int,
+    sidecars: Collection[str] = (),
 ) -> str:
-    """The phase of a pod whose containers have these statuses (module docstring)."""
+    """The phase of a pod whose containers have these statuses (module docstring).
+
+    ``sidecars`` names the init containers with ``restartPolicy: Always``; ``init_count``
+    counts every init container, sidecars included.
+    """
     pending_init = init_count - len(init_statuses)
     failed_init = 0
+    running = waiting = stopped = succeeded = 0
+    unknown = app_count - len(statuses)
     for status in init_statuses:
         state = status.state
+        if status.name in sidecars:
+            # A sidecar that exited is ignored (it restarts, or the pod is finishing).
+            if state.HasField("running"):
+                running += 1
+                if not _sidecar_started(status):
+                    pending_init += 1
+            elif state.HasField("waiting") and not _has_last_exit(status):
+                pending_init += 1
+                waiting += 1
+            continue
         if state.HasField("running"):
             pending_init += 1
         elif state.HasField("terminated"):
@@ -63,8 +93,6 @@ def pod_phase(
                 failed_init += 1
         else:
             pending_init += 1
-    running = waiting = stopped = succeeded = 0
-    unknown = app_count - len(statuses)
     started_any = False
     for status in statuses:
         state = status.state
@@ -114,6 +142,10 @@ def _names(names: Sequence[str]) -> str:
     return "[" + " ".join(names) + "]"
 
 
+def _any_app_started(statuses: Sequence[core_pb2.ContainerStatus]) -> bool:
+    return any(s.state.HasField("running") or s.state.HasField("terminated") for s in statuses)
+
+
 def pod_conditions(
     phase: str,
     init_statuses: Sequence[core_pb2.ContainerStatus],
@@ -121,26 +153,36 @@ def pod_conditions(
     *,
     init_names: Sequence[str],
     app_names: Sequence[str],
+    sidecars: Collection[str] = (),
 ) -> list[meta_pb2.Condition]:
-    """Initialized, Ready and ContainersReady (without times) for these statuses."""
+    """Initialized, Ready and ContainersReady (without times) for these statuses.
+
+    A sidecar (named in ``sidecars``) counts as initialized once started, and its
+    readiness counts for Ready like an app container's.
+    """
     by_init = {s.name: s for s in init_statuses}
-    incomplete = [
-        n
-        for n in init_names
-        if n not in by_init
-        or not (
-            by_init[n].state.HasField("terminated") and by_init[n].state.terminated.exit_code == 0
-        )
-    ]
+    incomplete = []
+    for name in init_names:
+        status = by_init.get(name)
+        if status is None:
+            incomplete.append(name)
+        elif name in sidecars:
+            if not _sidecar_started(status):
+                incomplete.append(name)
+        elif not (status.state.HasField("terminated") and status.state.terminated.exit_code == 0):
+            incomplete.append(name)
     initialized = _condition(
         "Initialized",
-        not incomplete or phase == "Succeeded",
+        # An app container that ran means initialization happened (a sidecar restarting
+        # later does not undo it).
+        not incomplete or phase == "Succeeded" or _any_app_started(statuses),
         "ContainersNotInitialized",
         f"containers with incomplete status: {_names(incomplete)}",
     )
     by_app = {s.name: s for s in statuses}
-    unknown = [n for n in app_names if n not in by_app]
-    unready = [n for n in app_names if n in by_app and not by_app[n].ready]
+    watched = [(n, by_init) for n in init_names if n in sidecars] + [(n, by_app) for n in app_names]
+    unknown = [n for n, known in watched if n not in known]
+    unready = [n for n, known in watched if n in known and not known[n].ready]
     if phase == "Succeeded" and not unknown:
         ready_ok, reason, message = False, "PodCompleted", ""
     elif unknown or unready:
@@ -181,7 +223,8 @@ def _merge_conditions(
         condition = meta_pb2.Condition(type="PodScheduled", status="True")
         condition.last_transition_time.FromDatetime(now)
         out.append(condition)
-    out.extend(c for c in stored if c.type not in _OWNED)
+    mine = {c.type for c in out}
+    out.extend(c for c in stored if c.type not in _OWNED and c.type not in mine)
     return out
 
 
@@ -197,12 +240,14 @@ def pod_status(
     terminal: str = "",
     reason: str = "",
     message: str = "",
+    disruption: str = "",
     previous: core_pb2.PodStatus | None = None,
 ) -> core_pb2.PodStatus:
     """The full status of ``pod`` given its rendered container statuses.
 
     ``terminal`` is the terminal phase already reached (sticky), ``reason``/``message``
-    pod-level ones (e.g. why the node rejected the pod). ``previous`` is the status the
+    pod-level ones (e.g. why the node evicted the pod); ``disruption``, when set, is the
+    message of a ``DisruptionTarget`` condition (the node is terminating the pod). ``previous`` is the status the
     caller computed last (default: the stored one, ``pod.status``): its condition
     transition times are kept -- the caller's own, never the stored copy, which lags
     behind the caller's writes and would make two statuses alternate. ``pod.status``
@@ -210,12 +255,14 @@ def pod_status(
     is kept: ``startTime``, the pod IP of a finished pod whose address was released.
     """
     spec = pod.spec
+    sidecars = {c.name for c in spec.init_containers if c.restart_policy == "Always"}
     phase = terminal or pod_phase(
         spec.restart_policy or "Always",
         init_statuses,
         statuses,
         init_count=len(spec.init_containers),
         app_count=len(spec.containers),
+        sidecars=sidecars,
     )
     conditions = pod_conditions(
         phase,
@@ -223,7 +270,17 @@ def pod_status(
         statuses,
         init_names=[c.name for c in spec.init_containers],
         app_names=[c.name for c in spec.containers],
+        sidecars=sidecars,
     )
+    if disruption:
+        conditions.append(
+            meta_pb2.Condition(
+                type="DisruptionTarget",
+                status="True",
+                reason="TerminationByKubelet",
+                message=disruption,
+            )
+        )
     stored = pod.status
     if previous is None:
         previous = stored
@@ -246,4 +303,14 @@ def pod_status(
         out.start_time.CopyFrom(stored.start_time)
     elif start_time is not None:
         out.start_time.FromDatetime(start_time)
+    return out
+
+
+def rejected_status(pod: core_pb2.Pod, *, reason: str, message: str) -> core_pb2.PodStatus:
+    """The status of a pod the node refused to run: ``Failed`` with ``reason`` and
+    ``message``; conditions other components set (``PodScheduled``) are kept."""
+    out = core_pb2.PodStatus(phase="Failed", reason=reason, message=message)
+    out.conditions.extend(c for c in pod.status.conditions if c.type not in _KUBELET)
+    if pod.status.HasField("start_time"):
+        out.start_time.CopyFrom(pod.status.start_time)
     return out

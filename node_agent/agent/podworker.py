@@ -14,18 +14,43 @@ delays another.
 
 One sync, for a pod that is not being deleted
     1. A terminal pod (Succeeded/Failed, from this worker or from the status it finds
-       on the API server after a restart) is left alone: containers of a finished pod
-       are never started again.
+       on the API server after a restart) is never started again: what still runs of
+       it is stopped (sidecars of a finished pod, everything of an evicted one), then
+       its address is released.
     2. The pod's IP (from the node's pod CIDR; ``hostNetwork`` pods use the node's) and
        volumes (set up on every sync, which also refreshes ConfigMap/Secret volumes).
     3. Init containers in order, one at a time, each to successful completion; a failed
        one is restarted (with backoff) unless ``restartPolicy`` is Never, which fails
-       the pod.
+       the pod. A *sidecar* (an init container with ``restartPolicy: Always``) only has
+       to be *started* -- running, its postStart hook done and its startup probe passed
+       -- before the next one starts.
     4. App containers: started when never started; when exited, restarted if the
        restart policy says so (Always; OnFailure after a non-zero exit), first at once,
        then after Kubernetes' CrashLoopBackOff (:mod:`.backoff`).
-    5. The status: container statuses (:mod:`.containers`), phase and conditions
+    5. Sidecars keep running for the pod's life: restarted with backoff whatever the
+       pod's restart policy, with their probes and hooks as app containers have them.
+       Once the app containers of a Never/OnFailure pod are all finished for good, the
+       sidecars are stopped (in reverse order) and the phase follows from the app
+       containers alone.
+    6. The status: container statuses (:mod:`.containers`), phase and conditions
        (:mod:`.podstatus`).
+
+Spec changes. Only the image of a container may change on a running pod. Each attempt
+remembers the hash of the spec it was created from (:func:`.containers.container_hash`,
+also a label on the runtime's container, so it survives an agent restart); a running app
+container or sidecar whose hash differs from the spec's is stopped (``Killing``
+"Container c definition changed, will be restarted", preStop and the pod's grace
+period) and created again at once from the new spec, whatever the restart policy and
+without backoff; ``restartCount`` goes up and the status shows the new image. A
+completed init container is not run again, and an exited app container that its restart
+policy leaves alone stays exited.
+
+Failing a pod (:meth:`PodWorker.evict`, :meth:`PodWorker.reject`). The node fails a pod
+for reasons of its own in one way: phase ``Failed`` with the reason and message in the
+status, a Warning event with that reason, every container stopped (preStop, grace of
+the pod, app containers first and sidecars last) and none restarted; the Pod object stays
+(its controller replaces it). Admission (:mod:`.pods`) rejects a pod before anything of
+it ran; eviction stops a running one.
 
 Creating a container fails in ways users know by name (:mod:`.containerspec`):
 ``ErrImagePull`` then ``ImagePullBackOff``, ``CreateContainerConfigError`` (retried when
@@ -37,7 +62,8 @@ agent down.
 
 Deletion (``deletionTimestamp`` set)
     Probes stop; every running container gets its preStop hook and SIGTERM, and SIGKILL
-    when the grace period (``deletionGracePeriodSeconds``) ends; a shorter grace
+    when the grace period (``deletionGracePeriodSeconds``) ends -- app containers first,
+    then the sidecars one by one in reverse order with what is left of it; a shorter grace
     arriving meanwhile (or the pod vanishing from the API: force deletion) shortens it.
     Once no container runs, the worker removes the containers, releases the IP, deletes
     the volumes and logs, and deletes the Pod object with grace 0 and a uid
@@ -55,6 +81,7 @@ import logging
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -67,16 +94,20 @@ from node_agent.agent import lifecycle
 from node_agent.agent.backoff import RestartBackoff
 from node_agent.agent.containers import (
     CRASH_LOOP_BACK_OFF,
+    HASH_LABEL,
     IMAGE_PULL_BACK_OFF,
     START_ERROR,
     START_ERROR_EXIT_CODE,
     ContainerRecord,
     Waiting,
+    container_hash,
+    is_sidecar,
     render,
+    running_hash,
 )
 from node_agent.agent.containerspec import build_container_spec
 from node_agent.agent.context import PodContext
-from node_agent.agent.podstatus import TERMINAL_PHASES, pod_status
+from node_agent.agent.podstatus import TERMINAL_PHASES, pod_status, rejected_status
 from node_agent.agent.probes import ProbeContext
 from node_agent.network import PodIPError
 from node_agent.pods.errors import ImageNotFoundError, PodSetupError
@@ -98,6 +129,8 @@ __all__ = ["PodWorker"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_GRACE_SECONDS = 30
+REJECTED_PREFIX = "Pod was rejected: "
+"""The kubelet's prefix of the status message of a pod it refused to admit."""
 _ERROR_RETRY_INITIAL = 1.0
 _ERROR_RETRY_MAX = 30.0
 
@@ -117,6 +150,19 @@ def _metadata_changed(old: Any, new: Any) -> bool:
         or old.deletion_grace_period_seconds != new.deletion_grace_period_seconds
         or old.labels != new.labels
         or old.annotations != new.annotations
+    )
+
+
+def _lost(record: ContainerRecord, container_id: ContainerId, message: str) -> ContainerStatus:
+    """The final status of a container the runtime no longer knows."""
+    return ContainerStatus(
+        id=container_id,
+        state=ContainerState.EXITED,
+        started_at=record.status.started_at if record.status else None,
+        finished_at=_now(),
+        exit_code=137,
+        reason="ContainerStatusUnknown",
+        message=message,
     )
 
 
@@ -142,6 +188,13 @@ class PodWorker:
         self.finished = trio.Event()
         self.syncs = 0
         self.terminal = pod.status.phase if pod.status.phase in TERMINAL_PHASES else ""
+        self._reason = pod.status.reason if self.terminal else ""
+        self._message = pod.status.message if self.terminal else ""
+        self._disruption = ""
+        self._rejected = False
+        self._keep_stored = bool(self.terminal) and not adopted
+        """The pod was finished before this worker and it has nothing of it: the stored
+        status is the truth and is left alone."""
         self._dirty = trio.Event()
         self._records: dict[str, ContainerRecord] = {}
         self._stale: list[ContainerId] = []
@@ -170,8 +223,14 @@ class PodWorker:
         old = self.pod
         self.pod = pod
         if pod.spec != old.spec:
+            images = {c.name: c.image for c in (*old.spec.init_containers, *old.spec.containers)}
             for record in self._records.values():
                 record.retry_at = None
+                container = self._container(record.name)
+                if container is not None and container.image != images.get(record.name):
+                    record.image_backoff = None  # pulls of another image start afresh
+                    if record.attempt < 0:
+                        record.image = container.image
         elif not _metadata_changed(old.metadata, pod.metadata):
             return  # only the status moved (most often: our own write coming back)
         if self._kill_deadline is not None and pod.metadata.HasField(
@@ -198,6 +257,34 @@ class PodWorker:
     def poke(self) -> None:
         """Sync soon."""
         self._dirty.set()
+
+    def evict(self, reason: str, message: str) -> bool:
+        """Fail the pod for a node-level ``reason`` (``Evicted``): every container is
+        stopped (preStop, then SIGTERM, SIGKILL after ``terminationGracePeriodSeconds``;
+        app containers first, sidecars last), none is restarted, and the pod is left
+        ``Failed`` with ``reason`` and ``message`` and a ``Warning`` event -- its object
+        stays for its controller to replace. False when the pod is already finished or
+        being deleted."""
+        if self.terminal or self.removed or self.pod.metadata.HasField("deletion_timestamp"):
+            return False
+        self._disruption = message
+        self._fail(reason, message, event_message=message)
+        return True
+
+    def reject(self, reason: str, message: str) -> None:
+        """Admission refused the pod (call before :meth:`run`): it is ``Failed`` with
+        ``reason`` and ``Pod was rejected: <message>`` and none of its containers ever
+        starts."""
+        self._rejected = True
+        self._fail(reason, REJECTED_PREFIX + message, event_message=message)
+
+    def _fail(self, reason: str, message: str, *, event_message: str) -> None:
+        """The one way the node fails a pod for a reason of its own (admission, eviction)."""
+        self._reason, self._message = reason, message
+        self._keep_stored = False
+        self.ctx.events.event(self.pod, "Warning", reason, event_message)
+        logger.info("pod %s: %s: %s", self.key, reason, message)
+        self._become_terminal("Failed")
 
     def inputs_changed(self) -> None:
         """Something the pod's containers are built from changed (a ConfigMap, a Secret):
@@ -231,6 +318,7 @@ class PodWorker:
             name=container.name,
             image=container.image,
             init=init,
+            sidecar=init and is_sidecar(container),
             backoff=RestartBackoff(self.ctx.timings.backoff),
         )
 
@@ -249,6 +337,8 @@ class PodWorker:
             record.attempt = current.spec.attempt
             record.container_id = current.id
             record.status = current.status
+            record.image = current.spec.image or record.image
+            record.spec_hash = running_hash(current.spec)
             if current.status.state is ContainerState.EXITED:
                 record.exited_at = now
             if len(infos) > 1:
@@ -315,19 +405,30 @@ class PodWorker:
         if self.removed or pod.metadata.HasField("deletion_timestamp"):
             return await self._terminate()
         if self.terminal:
-            self._publish()
+            await self._finish()
             return False
         if not await self._prepare_pod():
             self._publish()
             return False
         policy = pod.spec.restart_policy or "Always"
-        initialized = await self._sync_init_containers(policy)
-        if initialized:
+        passed = await self._sync_init_containers(policy)
+        if passed == len(pod.spec.init_containers):
             for container in pod.spec.containers:
                 record = self._records[container.name]
                 await self._sync_container(record, container, policy)
+        await self._sync_sidecars(passed, finished=self._apps_finished(policy))
         self._publish()
         return False
+
+    async def _finish(self) -> None:
+        """A terminal pod: stop what still runs (sidecars of a finished pod, everything
+        of an evicted one), then give its address back."""
+        if await self._stop_running(self._pod_grace()):
+            for record in self._records.values():
+                record.waiting = None
+            if not self.pod.spec.host_network:
+                self._release_ip()
+        self._publish()
 
     # ------------------------------------------------------------------ pod setup
 
@@ -368,39 +469,138 @@ class PodWorker:
 
     # ------------------------------------------------------------------ containers
 
-    async def _sync_init_containers(self, policy: str) -> bool:
-        """Advance the init containers; True once all completed."""
-        if any(r.attempt >= 0 for r in self._records.values() if not r.init):
-            return True  # app containers ran: initialization happened before
-        for container in self.pod.spec.init_containers:
+    def _app_started(self) -> bool:
+        return any(r.attempt >= 0 for r in self._records.values() if not r.init)
+
+    def _started_after(self, index: int) -> bool:
+        """Whether a container after init container ``index`` was ever started."""
+        inits = self.pod.spec.init_containers
+        if any(self._records[c.name].attempt >= 0 for c in inits[index + 1 :]):
+            return True
+        return self._app_started()
+
+    async def _sync_init_containers(self, policy: str) -> int:
+        """Advance the init containers in order; how many are done with (all of them once
+        the pod is initialized).
+
+        A regular init container is done once it exited 0; a sidecar once it is started
+        (running, its postStart hook and startup probe passed) -- or once a container after
+        it was started: from then on :meth:`_sync_sidecars` keeps it running.
+        """
+        inits = self.pod.spec.init_containers
+        if self._app_started():
+            return len(inits)  # app containers ran: initialization happened before
+        for index, container in enumerate(inits):
             record = self._records[container.name]
+            if record.sidecar:
+                if (record.running and record.started) or self._started_after(index):
+                    continue
+                if record.running:
+                    return index  # until it is started
+                if record.exited:
+                    await self._restart_with_backoff(record, container)
+                else:
+                    await self._start(record, container)
+                return index
             if record.succeeded:
                 continue
             if record.running:
-                return False
+                return index
             if record.exited:
                 if policy == "Never":
                     record.waiting = None
-                    return False  # the pod fails (pod_phase)
+                    return index  # the pod fails (pod_phase)
                 await self._restart_with_backoff(record, container)
-                return False
+                return index
             await self._start(record, container)
-            return False
-        return True
+            return index
+        return len(inits)
+
+    async def _sync_sidecars(self, passed: int, *, finished: bool) -> None:
+        """Keep the sidecars among the first ``passed`` init containers running whatever
+        the pod's restart policy (with backoff), and recreated when their spec changed;
+        once the app containers are ``finished`` for good, stop them instead."""
+        if finished:
+            if any(r.sidecar and r.running for r in self._records.values()):
+                await self._stop_running(self._pod_grace())
+            return
+        for container in self.pod.spec.init_containers[:passed]:
+            record = self._records[container.name]
+            if not record.sidecar:
+                continue
+            if record.running:
+                if record.spec_hash != container_hash(container):
+                    await self._recreate(
+                        record, container, f"Init container {record.name} definition changed"
+                    )
+            elif record.exited:
+                await self._restart_with_backoff(record, container)
+
+    def _apps_finished(self, policy: str) -> bool:
+        """Every app container exited and none will be restarted (never with Always)."""
+        apps = [r for r in self._records.values() if not r.init]
+        return bool(apps) and all(
+            r.exited and r.status is not None and not _should_restart(policy, r.status.exit_code)
+            for r in apps
+        )
 
     async def _sync_container(
         self, record: ContainerRecord, container: core_pb2.Container, policy: str
     ) -> None:
+        changed = record.attempt >= 0 and record.spec_hash != container_hash(container)
         if record.running:
+            if changed:
+                await self._recreate(
+                    record,
+                    container,
+                    f"Container {record.name} definition changed, will be restarted",
+                )
             return
         if record.status is None:
             await self._start(record, container)
             return
         code = record.status.exit_code
         if _should_restart(policy, code):
+            if changed:
+                # The kubelet keys its backoff by the container's hash: a new spec
+                # starts from a clean slate.
+                record.backoff = RestartBackoff(self.ctx.timings.backoff)
             await self._restart_with_backoff(record, container)
         else:
             record.waiting = None
+
+    async def _recreate(
+        self, record: ContainerRecord, container: core_pb2.Container, message: str
+    ) -> None:
+        """Stop the running attempt of ``record`` (preStop, grace of the pod) because its
+        spec changed, and start the new spec at once (no backoff), whatever the restart
+        policy -- the kubelet's reaction to a changed container hash."""
+        assert record.container_id is not None
+        self._event("Normal", "Killing", message)
+        scope = self._attempt_scopes.pop(record.name, None)
+        if scope is not None:
+            scope.cancel()
+        status = await lifecycle.stop(
+            self.ctx.runtime,
+            record,
+            container,
+            self._probe_context(record, container),
+            deadline=trio.current_time() + self._pod_grace(),
+            event=self._event,
+        )
+        if status is None:
+            status = _lost(record, record.container_id, "the container was gone when stopped")
+        record.status = status
+        record.ready = False
+        record.hook_pending = False
+        if status.running:
+            logger.warning("pod %s: could not stop %s; will retry", self.key, record.name)
+            self._watch(record)
+            self._wake_no_later_than(trio.current_time() + 1)
+            return
+        record.exited_at = trio.current_time()
+        record.backoff = RestartBackoff(self.ctx.timings.backoff)
+        await self._restart_with_backoff(record, container)
 
     async def _restart_with_backoff(
         self, record: ContainerRecord, container: core_pb2.Container
@@ -455,8 +655,14 @@ class PodWorker:
             return
         for warning in built.warnings:
             self.ctx.events.event(self.pod, "Warning", "InvalidEnvironmentVariableNames", warning)
+        if self.terminal or self._kill_deadline is not None:
+            return  # failed or stopping meanwhile (evicted while the spec was built)
+        spec_hash = container_hash(container)
+        spec = replace(built.spec, labels={**built.spec.labels, HASH_LABEL: spec_hash})
         stale = record.previous_id
         attempt = record.new_attempt()
+        record.image = container.image
+        record.spec_hash = spec_hash
         record.retry_at = None
         record.image_backoff = None
         record.waiting = None
@@ -467,7 +673,7 @@ class PodWorker:
             f'Container image "{container.image}" already present on machine',
         )
         try:
-            container_id = await self.ctx.runtime.start(built.spec)
+            container_id = await self.ctx.runtime.start(spec)
         except StartError as exc:
             self._start_failed(record, exc, now)
             return
@@ -493,7 +699,7 @@ class PodWorker:
             record.exited_at = trio.current_time()  # already over: look again at once
             self.poke()
         else:
-            if not record.init:
+            if not record.init or record.sidecar:
                 record.hook_pending, record.started, record.ready = lifecycle.initial_state(
                     container
                 )
@@ -547,21 +753,15 @@ class PodWorker:
         scope = trio.CancelScope()
         self._attempt_scopes[record.name] = scope
         container = self._container(record.name)
+        supervised = container is not None and (not record.init or record.sidecar)
+        probe_ctx = self._probe_context(record, container) if container is not None else None
 
         async def watch(done: trio.CancelScope) -> None:
             try:
                 status = await self.ctx.runtime.wait(container_id)
             except ContainerRuntimeError as exc:
                 logger.warning("pod %s: lost container %s: %s", self.key, container_id, exc)
-                status = ContainerStatus(
-                    id=container_id,
-                    state=ContainerState.EXITED,
-                    started_at=record.status.started_at if record.status else None,
-                    finished_at=_now(),
-                    exit_code=137,
-                    reason="ContainerStatusUnknown",
-                    message=str(exc),
-                )
+                status = _lost(record, container_id, str(exc))
             if record.container_id == container_id:
                 record.status = status
                 record.exited_at = trio.current_time()
@@ -571,17 +771,19 @@ class PodWorker:
             done.cancel()
 
         async def attempt() -> None:
+            if scope.cancel_called or record.container_id != container_id:
+                return  # superseded before this task ran (recreated, stopped)
             with scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(watch, nursery.cancel_scope)
-                    if container is not None and not record.init:
+                    if supervised and container is not None and probe_ctx is not None:
                         nursery.start_soon(
                             partial(
                                 lifecycle.supervise,
                                 self.ctx.runtime,
                                 record,
                                 container,
-                                self._probe_context(record, container),
+                                probe_ctx,
                                 adopted=adopted,
                                 pod_grace=self._pod_grace(),
                                 changed=self.poke,
@@ -620,6 +822,12 @@ class PodWorker:
 
     def _publish(self) -> None:
         pod = self.pod
+        if self._keep_stored:
+            return
+        if self._rejected:
+            rejected = rejected_status(pod, reason=self._reason, message=self._message)
+            self.ctx.status.set(pod, rejected, force=self._periodic and pod.status != rejected)
+            return
         initializing = not self._initialized()
         init_statuses: list[core_pb2.ContainerStatus] = []
         statuses: list[core_pb2.ContainerStatus] = []
@@ -646,6 +854,9 @@ class PodWorker:
             start_time=self._start_time,
             now=_now(),
             terminal=self.terminal,
+            reason=self._reason,
+            message=self._message,
+            disruption=self._disruption,
             previous=self._last_status,
         )
         self._last_status = status
@@ -656,19 +867,23 @@ class PodWorker:
         self.ctx.status.set(pod, status, force=self._periodic and pod.status != status)
 
     def _initialized(self) -> bool:
-        if any(r.attempt >= 0 for r in self._records.values() if not r.init):
+        if self._app_started():
             return True
-        return all(r.succeeded for r in self._records.values() if r.init)
+        return all(
+            r.succeeded or (r.sidecar and r.running and r.started)
+            for r in self._records.values()
+            if r.init
+        )
 
     def _become_terminal(self, phase: str) -> None:
-        """The pod finished: no container of it runs again; its address is released."""
+        """The pod finished: no container of it runs again; the next sync stops what
+        still runs and releases its address (:meth:`_finish`)."""
         self.terminal = phase
         for scope in self._attempt_scopes.values():
             scope.cancel()
         self._attempt_scopes.clear()
-        if not self.pod.spec.host_network:
-            self._release_ip()
         logger.info("pod %s: %s", self.key, phase)
+        self.poke()
 
     def _release_ip(self) -> None:
         try:
@@ -686,11 +901,16 @@ class PodWorker:
             return max(0, spec.termination_grace_period_seconds)
         return DEFAULT_GRACE_SECONDS
 
-    async def _terminate(self) -> bool:
-        now = trio.current_time()
+    async def _stop_running(self, grace: float) -> bool:
+        """Stop every running container within ``grace`` seconds of the first call: app
+        containers (and a running regular init container) together, then the sidecars
+        one at a time in reverse spec order, each with what is left of the grace period.
+
+        True once nothing runs; False when cut short (a shorter deadline arrived: call
+        again) or a container could not be stopped (retried a second later).
+        """
         if self._kill_deadline is None:
-            grace = self.ctx.timings.force_grace if self.removed else self._grace()
-            self._kill_deadline = now + grace
+            self._kill_deadline = trio.current_time() + grace
             for scope in self._attempt_scopes.values():
                 scope.cancel()
             self._attempt_scopes.clear()
@@ -699,17 +919,30 @@ class PodWorker:
                     self.ctx.events.event(
                         self.pod, "Normal", "Killing", f"Stopping container {record.name}"
                     )
-        running = [r for r in self._records.values() if r.running]
-        if running:
+        records = list(self._records.values())
+        stages = [[r for r in records if r.running and not r.sidecar]]
+        stages.extend([r] for r in reversed(records) if r.sidecar and r.running)
+        for stage in stages:
+            if not stage:
+                continue
             with trio.CancelScope() as scope:
                 self._kill_scope = scope
                 async with trio.open_nursery() as nursery:
-                    for record in running:
+                    for record in stage:
                         nursery.start_soon(self._kill, record)
             self._kill_scope = None
-            if scope.cancelled_caught or any(r.running for r in self._records.values()):
-                self._wake_no_later_than(trio.current_time() + (0 if scope.cancelled_caught else 1))
+            if scope.cancelled_caught:
+                self._wake_no_later_than(trio.current_time())
                 return False
+        if any(r.running for r in records):
+            self._wake_no_later_than(trio.current_time() + 1)
+            return False
+        return True
+
+    async def _terminate(self) -> bool:
+        grace = self.ctx.timings.force_grace if self.removed else self._grace()
+        if not await self._stop_running(grace):
+            return False
         for record in self._records.values():
             record.waiting = None
         self._publish()
