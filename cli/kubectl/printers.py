@@ -95,9 +95,12 @@ def _pod_status(pod: Any) -> str:
     reason = str(pod.status.reason or pod.status.phase or "Pending")
     initializing = False
     inits = pod.status.init_container_statuses
+    sidecars = _sidecars(pod)
     for i, cs in enumerate(inits):
         if cs.state.HasField("terminated") and cs.state.terminated.exit_code == 0:
             continue
+        if cs.name in sidecars and cs.HasField("started") and cs.started:
+            continue  # a started sidecar is as good as a completed init container
         initializing = True
         if cs.state.HasField("terminated"):
             reason = _exit_reason(cs.state.terminated, "Init:")
@@ -109,7 +112,8 @@ def _pod_status(pod: Any) -> str:
         else:
             reason = f"Init:{i}/{len(pod.spec.init_containers)}"
         break
-    if not initializing:
+    initialized = any(c.type == "Initialized" and c.status == "True" for c in pod.status.conditions)
+    if not initializing or initialized:
         has_running = False
         for cs in reversed(pod.status.container_statuses):
             if cs.state.HasField("waiting") and cs.state.waiting.reason:
@@ -126,11 +130,22 @@ def _pod_status(pod: Any) -> str:
     return reason
 
 
+def _sidecars(pod: Any) -> set[str]:
+    """Names of the pod's sidecars (init containers with ``restartPolicy: Always``)."""
+    return {c.name for c in pod.spec.init_containers if c.restart_policy == "Always"}
+
+
 def _pod(pod: Any) -> list[str]:
-    statuses = pod.status.container_statuses
+    # Sidecars count as containers of the pod (READY, RESTARTS), as kubectl counts them.
+    sidecars = _sidecars(pod)
+    statuses = [
+        *(cs for cs in pod.status.init_container_statuses if cs.name in sidecars),
+        *pod.status.container_statuses,
+    ]
     ready = sum(1 for cs in statuses if cs.ready)
     restarts = sum(cs.restart_count for cs in statuses)
-    return [f"{ready}/{len(pod.spec.containers)}", _pod_status(pod), str(restarts)]
+    total = len(pod.spec.containers) + len(sidecars)
+    return [f"{ready}/{total}", _pod_status(pod), str(restarts)]
 
 
 def _pod_wide(pod: Any) -> list[str]:
