@@ -24,7 +24,7 @@ Conditions, with the kubelet's reasons and messages: ``MemoryPressure``,
 ``KubeletReady``, while the agent runs). ``lastHeartbeatTime`` is the time of the write,
 ``lastTransitionTime`` moves only when the condition's status does; conditions of other
 types are kept. The node also carries the annotation ``raftsman.io/limits-enforcement``:
-how its runtime enforces cpu and memory limits (``cgroup v2``, ``rlimit``, ...).
+how its runtime enforces cpu and memory limits (``cgroup v2``, ``memory: watchdog ...``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 * :mod:`.shim` -- the per-container supervisor of the process runtime;
 * :mod:`.logs` -- log format, rotation, tail and follow;
 * :mod:`.rootfs` -- how process-runtime containers see their mounts;
-* :mod:`.cgroups`, :mod:`.procfs` -- limits, usage and process identity on Linux.
+* :mod:`.cgroups`, :mod:`.procfs` -- limits, usage and process identity on Linux;
+* :mod:`.memwatch` -- the shim's memory watchdog where no cgroup enforces memory limits.
 """
 
 from node_agent.runtime.base import (

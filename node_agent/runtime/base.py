@@ -79,11 +79,16 @@ OutputSink = Callable[[bytes], Awaitable[None]]
 
 
 class Enforcement(enum.Enum):
-    """How a runtime enforces cpu and memory limits; the node reports it."""
+    """How a runtime enforces cpu and memory limits; the node reports the value.
+
+    ``WATCHDOG``: no cgroups; the process runtime's shim samples the container's resident
+    memory (:mod:`node_agent.runtime.memwatch`, every 200 ms) and kills it above the limit,
+    and cpu limits become nice levels.
+    """
 
     CGROUP_V2 = "cgroup v2"
     CGROUP_V1 = "cgroup v1"
-    RLIMIT = "rlimit"
+    WATCHDOG = "memory: watchdog (RSS sampled every 200 ms), cpu: nice"
     NONE = "none"
 
 
@@ -181,7 +186,8 @@ class ContainerStats:
 
     The caller derives cpu rates from two samples (``cpu_seconds`` delta over
     ``timestamp`` delta). ``memory_bytes`` is the working set where a cgroup measures it,
-    else the summed resident set of the container's processes.
+    else the summed resident anonymous and shmem memory of the container's processes (what
+    the memory watchdog compares with the limit, :mod:`node_agent.runtime.memwatch`).
     """
 
     cpu_seconds: float

@@ -32,13 +32,17 @@ Limits (``enforcement``)
       writable hierarchy (root, or a delegated subtree): memory and cpu are enforced by
       the kernel, an OOM kill is reported as reason ``OOMKilled``, stats come from the
       cgroup, and stop/exit kill every process in it, also those that left the group.
-    * ``rlimit`` -- the default without root. Memory becomes ``RLIMIT_AS``: it caps
-      *virtual* address space, not resident memory, so programs that reserve much more
-      than they touch (Go, the JVM, glibc's per-thread malloc arenas) fail early, and an
-      allocation beyond it fails with ENOMEM (Python: ``MemoryError``) instead of an OOM
-      kill: such an exit is reported as ``Error``, never ``OOMKilled`` -- nothing
-      distinguishes it from any other failure. cpu becomes a nice level
-      (:func:`nice_for_cpu`): a priority hint, not a cap.
+    * ``memory: watchdog ...`` (:attr:`Enforcement.WATCHDOG`) -- the default without
+      writable cgroups. The container's shim samples the resident memory of its process
+      group every 200 ms and SIGKILLs the group when it exceeds the limit; the exit is
+      reported as the kernel's would be, exit code 137, reason ``OOMKilled`` (see
+      :mod:`node_agent.runtime.memwatch`). The cost of not having the kernel's
+      accounting: a burst faster than the sampling interval overshoots until the next
+      sample, and processes that leave the group escape. ``RLIMIT_AS``, used before, is
+      gone: it caps *virtual* memory, which Go and the JVM reserve generously, and turns
+      an excess into an allocation error (reason ``Error``) instead of an OOM kill. cpu
+      becomes a nice level (:func:`nice_for_cpu`): a priority hint, not a cap. Stats
+      report the same memory the watchdog compares with the limit.
     * ``none`` -- limits are ignored.
 
 What a container sees: see :mod:`node_agent.runtime.rootfs` (a root directory of
@@ -63,7 +67,7 @@ from typing import Any
 
 import trio
 
-from node_agent.runtime import procfs, rootfs
+from node_agent.runtime import memwatch, procfs, rootfs
 from node_agent.runtime.base import (
     ContainerExistsError,
     ContainerId,
@@ -118,7 +122,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    # Not the shim's temporary name: both may write exit.json at once (a shim that is
+    # taken for lost but still exits), and each rename must move a whole file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
 
@@ -135,7 +141,7 @@ class ProcessRuntime:
 
     ``state_dir`` is the runtime's own directory (the agent passes
     ``<data-dir>/containers``). ``enforcement`` None picks the best available (a cgroup
-    hierarchy, else rlimit); asking for a cgroup version the host cannot provide raises
+    hierarchy, else the memory watchdog); asking for a cgroup version the host cannot provide raises
     :class:`~node_agent.runtime.cgroups.CgroupUnavailable`.
     """
 
@@ -162,7 +168,7 @@ class ProcessRuntime:
                 self._cgroups = detect(name=cgroup_name)
                 enforcement = self._cgroups.version
             except CgroupUnavailable:
-                enforcement = Enforcement.RLIMIT
+                enforcement = Enforcement.WATCHDOG
         elif enforcement in (Enforcement.CGROUP_V1, Enforcement.CGROUP_V2):
             self._cgroups = detect(enforcement, name=cgroup_name)
         self.enforcement = enforcement
@@ -232,7 +238,7 @@ class ProcessRuntime:
         cgroup: ContainerCgroup | None,
     ) -> dict[str, Any]:
         limits = spec.limits
-        rlimited = self.enforcement is Enforcement.RLIMIT
+        watched = self.enforcement is Enforcement.WATCHDOG
         return {
             "argv": argv,
             "env": dict(env),
@@ -240,8 +246,9 @@ class ProcessRuntime:
             "log_path": str(spec.log_path),
             "log_max_bytes": self.rotation.max_bytes,
             "log_keep": self.rotation.keep,
-            "rlimit_as": limits.memory_bytes if rlimited else None,
-            "nice": nice_for_cpu(limits.cpu_millis) if rlimited else 0,
+            "memory_limit": limits.memory_bytes if watched else None,
+            "watchdog_interval": memwatch.INTERVAL,
+            "nice": nice_for_cpu(limits.cpu_millis) if watched else 0,
             "cgroup_procs": [] if cgroup is None else cgroup.procs_files,
             "oom_files": [] if cgroup is None else cgroup.oom_files,
         }
@@ -513,9 +520,11 @@ class ProcessRuntime:
         else:
             members = procfs.group_members(status.pid)
         memory = cgroup.memory_bytes() if cgroup is not None else None
+        if memory is None:
+            memory = sum(memwatch.charged_bytes(m.pid) or 0 for m in members)
         return ContainerStats(
             cpu_seconds=sum(m.cpu_seconds for m in members),
-            memory_bytes=memory if memory is not None else sum(m.rss_bytes for m in members),
+            memory_bytes=memory,
             processes=len(members),
             timestamp=time.time(),
         )

@@ -8,7 +8,13 @@ do, every container gets a tiny parent of its own that
 
 * starts it: a new session (so its process group is its own and signals sent to the
   group reach everything it forks), its working directory, its environment, stdin from
-  ``/dev/null``, resource limits (cgroup membership, ``RLIMIT_AS``, nice);
+  ``/dev/null``, resource limits (cgroup membership, nice);
+* enforces its memory limit where no cgroup does: a watchdog
+  (:mod:`node_agent.runtime.memwatch`) samples the resident memory of the container's
+  process group every 200 ms and, above the limit, SIGKILLs the group; the exit is then
+  recorded as the kernel's OOM killer would have it (137, ``OOMKilled``). A burst that
+  is faster than the sampling interval can overshoot the limit until the next sample;
+  the kernel's accounting (cgroups) is exact;
 * owns its output: stdout and stderr are two pipes that the shim copies into the log file
   in the CRI line format ``<RFC3339Nano UTC> stdout|stderr F|P <line>``, rotating the
   file by size (``<log>`` current, ``<log>.1`` newest rotated ... ``<log>.<keep>``);
@@ -31,8 +37,9 @@ line to its stdout -- the handshake, ``{"pid": N}`` or ``{"error": "..."}`` -- a
 supervises. ``exec STATE_DIR ARGV...`` enters an existing container (its environment,
 working directory, limits and cgroup) and execs ``ARGV`` in place: that is how ``exec``
 commands and exec probes run. The module imports nothing outside the standard library
-and no module of its package, so it runs under ``-S -I`` (no site, no user paths) at the
-cost of a bare interpreter.
+but its sibling :mod:`~node_agent.runtime.memwatch` (standard library only too, imported
+as a top-level module from the shim's directory), so it runs under ``-S -I`` (no site, no
+user paths) at the cost of a bare interpreter.
 
 Cost, measured on the development host (Python 3.11, 2 shared cores): a shim supervising
 an idle container has a resident set of about 9.5 MiB (a bare ``python -S`` is 8.3
@@ -54,6 +61,11 @@ import select
 import sys
 import time
 
+try:  # imported as node_agent.runtime.shim (tests, the agent)
+    from . import memwatch
+except ImportError:  # run by the process runtime: the shim's directory is on sys.path
+    import memwatch  # type: ignore[no-redef, import-not-found]
+
 # A line longer than this is written as several "P" (partial) records and a final "F",
 # as the CRI runtimes do (containerd's limit is 16 KiB).
 MAX_RECORD = 16 * 1024
@@ -62,7 +74,8 @@ _DRAIN_SECONDS = 2.0
 
 
 def _write_json_file(path: str, fields: dict[str, object]) -> None:
-    """Write ``fields`` (ints, floats, None and plain ASCII words) as JSON, atomically."""
+    """Write ``fields`` (ints, floats, None, ASCII text without quotes or backslashes) as
+    JSON, atomically."""
     parts = []
     for key, value in fields.items():
         if value is None:
@@ -189,11 +202,6 @@ def enter(launch: dict, argv: list[str], *, new_session: bool) -> None:
                 f.write(str(os.getpid()))
         except OSError as exc:
             raise OSError(exc.errno, f"joining cgroup {procs}: {exc.strerror}") from None
-    if launch["rlimit_as"] is not None:
-        import resource
-
-        limit = launch["rlimit_as"]
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if launch["nice"]:
         os.nice(launch["nice"])
     for name in ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGTERM", "SIGHUP"):
@@ -306,10 +314,21 @@ def run(state_dir: str) -> int:
     return supervise(state_dir, launch, pid, out_r, err_r, oom_before)
 
 
+def _watchdog(launch: dict, pid: int) -> memwatch.Watchdog | None:
+    limit = launch.get("memory_limit")
+    if not limit:
+        return None
+    return memwatch.Watchdog(
+        pid, limit, interval=launch.get("watchdog_interval", memwatch.INTERVAL)
+    )
+
+
 def supervise(
     state_dir: str, launch: dict, pid: int, out_r: int, err_r: int, oom_before: int
 ) -> int:
     writer = LogWriter(launch["log_path"], launch["log_max_bytes"], launch["log_keep"])
+    watchdog = _watchdog(launch, pid)
+    oom_message = ""
     streams = {out_r: b"stdout", err_r: b"stderr"}
     poller = select.poll()
     for fd in streams:
@@ -330,6 +349,9 @@ def supervise(
                 break
         else:
             timeout = 0.1 if pidfd < 0 else -1
+            if watchdog is not None:
+                due = watchdog.timeout(time.monotonic())
+                timeout = due if timeout < 0 else min(timeout, due)
         for fd, _ in poller.poll(timeout * 1000 if timeout >= 0 else None):
             if fd == pidfd:
                 continue
@@ -342,6 +364,9 @@ def supervise(
                 del streams[fd]
         if finished_ns:
             continue
+        if watchdog is not None and not oom_message and watchdog.check(time.monotonic()):
+            oom_message = watchdog.message()
+            _kill_rest(pid, launch["cgroup_procs"])
         exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         if exited is None:
             continue
@@ -361,14 +386,19 @@ def supervise(
             pidfd = -1
     writer.close()
     os.waitpid(pid, 0)
-    if _counters(launch["oom_files"]) > oom_before:
+    if oom_message or _counters(launch["oom_files"]) > oom_before:
         reason = "OOMKilled"
     else:
         reason = "Completed" if code == 0 else "Error"
-    _write_json_file(
-        os.path.join(state_dir, "exit.json"),
-        {"exit_code": code, "signal": sig, "reason": reason, "finished_at_ns": finished_ns},
-    )
+    fields: dict[str, object] = {
+        "exit_code": code,
+        "signal": sig,
+        "reason": reason,
+        "finished_at_ns": finished_ns,
+    }
+    if oom_message:
+        fields["message"] = oom_message
+    _write_json_file(os.path.join(state_dir, "exit.json"), fields)
     return 0
 
 

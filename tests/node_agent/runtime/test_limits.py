@@ -1,8 +1,10 @@
-"""Resource limits of the process runtime: rlimit/nice without root, cgroups with root."""
+"""Resource limits of the process runtime: the memory watchdog and nice without cgroups,
+cgroups where the host allows (root)."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,19 +28,21 @@ from tests.support.processes import async_wait_for
 MiB = 1024 * 1024
 
 
-def _allocate(mib: int) -> list[str]:
-    # Touch every page so that the memory is really used (cgroups count resident pages).
+def _allocate(mib: int, *, hold: float = 0) -> list[str]:
+    # Touch every page so that the memory is really used (resident, not just reserved).
     return [
         sys.executable,
         "-c",
-        f"b = bytearray({mib} * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); print('allocated')",
+        f"import time; b = bytearray({mib} * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+        f"print('allocated', flush=True); time.sleep({hold})",
     ]
 
 
 @pytest.fixture
-async def rlimit_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+async def watchdog_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+    """A process runtime without cgroups (as without root): the memory watchdog enforces."""
     runtime = ProcessRuntime(
-        state_dir=tmp_path / "rlimit-containers", enforcement=Enforcement.RLIMIT
+        state_dir=tmp_path / "watchdog-containers", enforcement=Enforcement.WATCHDOG
     )
     yield runtime
     for info in await runtime.containers():
@@ -47,34 +51,71 @@ async def rlimit_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
         await runtime.remove(info.id)
 
 
-async def test_rlimit_memory_limit_fails_a_large_allocation(
-    rlimit_runtime: ProcessRuntime, make_spec: SpecFactory
+async def test_watchdog_oom_kills_a_container_over_its_memory_limit(
+    watchdog_runtime: ProcessRuntime, make_spec: SpecFactory
 ) -> None:
-    assert rlimit_runtime.enforcement is Enforcement.RLIMIT
-    limits = Limits(memory_bytes=256 * MiB)
-    small = make_spec("small", _allocate(16), limits=limits)
-    large = make_spec("large", _allocate(512), limits=limits)
-    small_status = await rlimit_runtime.wait(await rlimit_runtime.start(small))
-    large_status = await rlimit_runtime.wait(await rlimit_runtime.start(large))
-    assert (small_status.exit_code, small_status.reason) == (0, "Completed")
-    # RLIMIT_AS makes the allocation fail with ENOMEM: an error exit, not an OOM kill.
-    assert (large_status.exit_code, large_status.reason) == (1, "Error")
-    assert any(
-        b"MemoryError" in r.content for r in logs.read_log(large.log_path) if r.stream == "stderr"
+    assert watchdog_runtime.enforcement is Enforcement.WATCHDOG
+    hog = make_spec("hog", _allocate(200, hold=60), limits=Limits(memory_bytes=64 * MiB))
+    status = await watchdog_runtime.wait(await watchdog_runtime.start(hog))
+    assert (status.exit_code, status.signal, status.reason) == (137, 9, "OOMKilled")
+    assert status.message.startswith("memory usage ")
+    assert "exceeded the limit 64Mi" in status.message
+    # Killed at the first sample after the allocation, not when the program ended (60 s).
+    assert status.started_at is not None and status.finished_at is not None
+    assert (status.finished_at - status.started_at).total_seconds() < 20
+
+
+async def test_watchdog_leaves_a_container_under_its_limit_alone(
+    watchdog_runtime: ProcessRuntime, make_spec: SpecFactory
+) -> None:
+    # 16 MiB held for 1 s (several samples) under a 64 MiB limit: it ends on its own.
+    fits = make_spec("fits", _allocate(16, hold=1), limits=Limits(memory_bytes=64 * MiB))
+    container_id = await watchdog_runtime.start(fits)
+    status = await watchdog_runtime.wait(container_id)
+    assert (status.exit_code, status.signal, status.reason) == (0, 0, "Completed")
+    assert status.message == ""
+
+
+async def test_watchdog_sums_the_group_and_kills_all_of_it(
+    watchdog_runtime: ProcessRuntime, make_spec: SpecFactory
+) -> None:
+    # Two children of 40 MiB each: neither alone, but the group, exceeds 64 MiB.
+    child = shlex.join(_allocate(40, hold=60))
+    spec = make_spec(
+        "pair",
+        ["sh", "-c", f"{child} & {child} & wait"],
+        limits=Limits(memory_bytes=64 * MiB),
     )
+    container_id = await watchdog_runtime.start(spec)
+    status = await watchdog_runtime.wait(container_id)
+    assert (status.exit_code, status.reason) == (137, "OOMKilled")
+    assert status.pid is not None
+    assert procfs.group_members(status.pid) == []
 
 
-async def test_rlimit_cpu_limit_lowers_the_priority(
-    rlimit_runtime: ProcessRuntime, make_spec: SpecFactory
+async def test_watchdog_cpu_limit_lowers_the_priority(
+    watchdog_runtime: ProcessRuntime, make_spec: SpecFactory
 ) -> None:
-    container_id = await rlimit_runtime.start(
+    container_id = await watchdog_runtime.start(
         make_spec("nice", ["sleep", "1000"], limits=Limits(cpu_millis=100))
     )
-    status = await rlimit_runtime.status(container_id)
+    status = await watchdog_runtime.status(container_id)
     assert status.pid is not None
     stat = procfs.read_stat(status.pid)
     assert stat is not None
     assert stat.nice == nice_for_cpu(100) == 15
+
+
+async def test_stats_without_cgroups_report_what_the_watchdog_counts(
+    watchdog_runtime: ProcessRuntime, make_spec: SpecFactory
+) -> None:
+    spec = make_spec("held", _allocate(32, hold=60))
+    container_id = await watchdog_runtime.start(spec)
+    await async_wait_for(
+        lambda: _logged(spec.log_path, b"allocated"), timeout=10, message="the allocation"
+    )
+    stats = await watchdog_runtime.stats(container_id)
+    assert 32 * MiB <= stats.memory_bytes < 64 * MiB
 
 
 def test_nice_levels_follow_the_cpu_limit() -> None:
@@ -214,5 +255,5 @@ def test_the_default_is_the_best_enforcement_available(tmp_path: Path) -> None:
     try:
         expected = detect().version
     except CgroupUnavailable:
-        expected = Enforcement.RLIMIT
+        expected = Enforcement.WATCHDOG
     assert ProcessRuntime(state_dir=tmp_path / "c").enforcement is expected
