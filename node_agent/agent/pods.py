@@ -14,6 +14,24 @@ them are **orphans** (their pod was deleted while the agent was down): they are 
 (``orphan_grace``) and removed, with their IPs, volumes and logs. Pod IPs held by no
 known pod are released too.
 
+Admission. A pod seen for the first time is admitted once (per uid) before it gets a
+worker, as the kubelet's ``HandlePodAdditions`` does: the node runs at most
+``status.allocatable.pods`` (:attr:`PodContext.node_allocatable`) pods that are not
+finished. A pod over that count is rejected -- phase ``Failed``, reason ``OutOfpods``,
+message ``Pod was rejected: Node didn't have enough resource: pods, requested: 1, used:
+N, capacity: N`` and a Warning event -- and none of its containers ever starts
+(:meth:`PodWorker.reject`); its object stays until deleted, like any finished pod.
+Pods are admitted in batches in a deterministic order -- those whose containers the
+runtime already runs (re-adopted after an agent restart; always admitted, so a restart
+never kills a running pod), then by creation time -- so of two pods racing for the last
+slot the older wins, whatever order the watch delivered them in. Nothing is admitted
+before the pod source has listed every pod of the node (:meth:`PodManager.synced`), so
+the first batch after a restart is the whole node. Pods already finished or being
+deleted are not subject to admission.
+
+Eviction. :meth:`PodManager.evict` fails a running pod for a node-level reason (the
+eviction monitor's ``Evicted``) through its worker (:meth:`PodWorker.evict`).
+
 Finished pods. When a worker finishes (its pod deleted), its uid is remembered for a
 while, so that a late watch event about the deleted pod does not start a new worker.
 
@@ -31,19 +49,34 @@ from collections.abc import Iterable
 
 import trio
 
+from actors.apiserver.quantity import QuantityError, value
 from node_agent.agent.context import PodContext
 from node_agent.agent.lookup import ContainerRef
+from node_agent.agent.podstatus import TERMINAL_PHASES
 from node_agent.agent.podworker import PodWorker
 from node_agent.network import PodIPError
 from node_agent.runtime.base import ContainerInfo, ContainerRuntimeError
 from node_agent.runtime.logs import container_log_dir, container_log_path, previous_attempt
 from proto.k8s import core_pb2
 
-__all__ = ["PodManager"]
+__all__ = ["OUT_OF_PODS", "PodManager"]
 
 logger = logging.getLogger(__name__)
 
 _FINISHED_MEMORY = 10_000
+OUT_OF_PODS = "OutOfpods"
+"""The kubelet's reason for a pod rejected because the node runs its maximum of pods."""
+
+
+def _admission_order(pod: core_pb2.Pod) -> tuple[int, int, str, str, str]:
+    meta = pod.metadata
+    created = meta.creation_timestamp
+    return (created.seconds, created.nanos, meta.namespace, meta.name, meta.uid)
+
+
+def _exempt(pod: core_pb2.Pod) -> bool:
+    """A pod that is already finished or being deleted takes no slot to admit."""
+    return pod.status.phase in TERMINAL_PHASES or pod.metadata.HasField("deletion_timestamp")
 
 
 class PodManager:
@@ -55,7 +88,9 @@ class PodManager:
         self._by_key: dict[str, str] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._adopted: dict[str, list[ContainerInfo]] = {}
-        self._pending: dict[str, core_pb2.Pod] = {}
+        self._to_admit: dict[str, core_pb2.Pod] = {}
+        """New pods (by uid) waiting for the next admission batch."""
+        self._admit_wanted = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._synced = False
 
@@ -64,7 +99,8 @@ class PodManager:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Adopt the runtime's containers, then run the workers until cancelled.
 
-        ``started()`` once adoption is done; pods handed in before that are held until then.
+        ``started()`` once adoption is done; pods handed in before that (and before the
+        pod source synced) are held, then admitted together.
         """
         for info in await self.ctx.runtime.containers():
             self._adopted.setdefault(info.spec.pod_uid, []).append(info)
@@ -77,15 +113,21 @@ class PodManager:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
-                pending, self._pending = self._pending, {}
-                for pod in pending.values():
-                    self.pod_changed(pod)
                 if self._synced:
+                    self._admit_pending()
                     self._collect_orphans()
                 task_status.started()
-                await trio.sleep_forever()
+                await self._admit_batches()
             finally:
                 self._nursery = None
+
+    async def _admit_batches(self) -> None:
+        """Admit new pods in batches: those that arrive together are ordered together."""
+        while True:
+            await self._admit_wanted.wait()
+            self._admit_wanted = trio.Event()
+            await trio.lowlevel.checkpoint()  # let events delivered together all arrive
+            self._admit_pending()
 
     # ------------------------------------------------------------------ events
 
@@ -97,35 +139,38 @@ class PodManager:
             return
         if uid in self._finished:
             return
-        if self._nursery is None:
-            self._pending[uid] = pod
-            return
         worker = self._workers.get(uid)
         if worker is not None:
             worker.update(pod)
             return
-        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        previous = self._by_key.get(key)
-        if previous is not None and previous in self._workers:
-            self._workers[previous].remove()
-        worker = PodWorker(self.ctx, pod, adopted=self._adopted.pop(uid, []))
-        self._workers[uid] = worker
-        self._by_key[key] = uid
-        self._nursery.start_soon(self._run_worker, worker)
+        self._to_admit[uid] = pod
+        if self._nursery is not None and self._synced:
+            self._admit_wanted.set()
 
     def pod_removed(self, pod: core_pb2.Pod) -> None:
         """A pod left this node's view (deleted from the API server)."""
         uid = pod.metadata.uid
-        self._pending.pop(uid, None)
+        self._to_admit.pop(uid, None)
         worker = self._workers.get(uid)
         if worker is not None:
             worker.remove()
 
     def synced(self) -> None:
-        """The pod source has listed every pod of the node: the rest are orphans."""
+        """The pod source has listed every pod of the node: admit them; containers of
+        pods not among them are orphans."""
+        if self._synced:
+            return
         self._synced = True
         if self._nursery is not None:
+            self._admit_pending()
             self._collect_orphans()
+
+    def evict(self, uid: str, reason: str, message: str) -> bool:
+        """Fail the pod ``uid`` for ``reason`` (e.g. ``Evicted``), stopping its
+        containers for good (:meth:`PodWorker.evict`); False when this node runs no such
+        pod, or it is already finished or being deleted."""
+        worker = self._workers.get(uid)
+        return worker is not None and worker.evict(reason, message)
 
     def poke_namespace(self, namespace: str) -> None:
         """Something pods of ``namespace`` may depend on changed (a ConfigMap, a Secret)."""
@@ -199,6 +244,56 @@ class PodManager:
             if ref is not None:
                 out.append((record.name, ref))
         return out
+
+    # ------------------------------------------------------------------ admission
+
+    def _pod_capacity(self) -> int | None:
+        text = self.ctx.node_allocatable.get("pods")
+        if text is None:
+            return None
+        try:
+            return value(text)
+        except QuantityError:
+            logger.warning("allocatable pods %r is not a quantity: admitting every pod", text)
+            return None
+
+    def _admit_pending(self) -> None:
+        """Give every pod waiting for admission a worker, in admission order (module
+        docstring); pods over the node's pod capacity get one that rejects them."""
+        pending = sorted(
+            self._to_admit.values(),
+            key=lambda p: (p.metadata.uid not in self._adopted, _admission_order(p)),
+        )
+        self._to_admit = {}
+        capacity = self._pod_capacity()
+        for pod in pending:
+            uid = pod.metadata.uid
+            adopted = self._adopted.pop(uid, [])
+            rejection = None
+            if capacity is not None and not adopted and not _exempt(pod):
+                used = sum(1 for w in self._workers.values() if not w.terminal)
+                if used + 1 > capacity:
+                    rejection = (
+                        f"Node didn't have enough resource: pods, requested: 1, used: {used}, "
+                        f"capacity: {capacity}"
+                    )
+            self._start_worker(pod, adopted, rejection)
+
+    def _start_worker(
+        self, pod: core_pb2.Pod, adopted: list[ContainerInfo], rejection: str | None
+    ) -> None:
+        assert self._nursery is not None
+        uid = pod.metadata.uid
+        key = f"{pod.metadata.namespace}/{pod.metadata.name}"
+        previous = self._by_key.get(key)
+        if previous is not None and previous in self._workers:
+            self._workers[previous].remove()
+        worker = PodWorker(self.ctx, pod, adopted=adopted)
+        if rejection is not None:
+            worker.reject(OUT_OF_PODS, rejection)
+        self._workers[uid] = worker
+        self._by_key[key] = uid
+        self._nursery.start_soon(self._run_worker, worker)
 
     # ------------------------------------------------------------------ internals
 

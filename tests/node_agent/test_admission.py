@@ -1,0 +1,202 @@
+"""Pod admission: a node runs at most ``allocatable.pods`` pods; the rest are rejected.
+
+Unit tests drive the pod manager on the sim runtime and trio's fake clock; the end-to-end
+test runs a node agent with ``max_pods`` against a real API server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from actors.client import ApiClient
+from node_agent.agent.agent import AgentOptions, NodeAgent
+from node_agent.agent.pods import PodManager
+from node_agent.runtime.process import ProcessRuntime
+from proto.k8s import core_pb2
+from tests.node_agent.agent import apikit
+from tests.node_agent.agent.apikit import bound_pod, get_pod, node_name, poll
+from tests.node_agent.agent.kit import Kit, eventually, make_pod
+
+store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
+process_runtime = apikit.process_runtime
+
+T0 = 1_700_000_000
+
+
+def pod_at(name: str, created: int, *commands: str) -> core_pb2.Pod:
+    pod = make_pod(*(commands or ("sleep infinity",)), name=name)
+    pod.metadata.creation_timestamp.seconds = T0 + created
+    return pod
+
+
+def node_kit(tmp_path: Path, max_pods: int, kit: Kit | None = None) -> Kit:
+    kit = kit or Kit(tmp_path)
+    kit.ctx.node_allocatable = {"cpu": "4", "memory": "8Gi", "pods": str(max_pods)}
+    return kit
+
+
+def phase(kit: Kit, pod: core_pb2.Pod) -> str:
+    return kit.status_of(pod).phase
+
+
+async def pods_of(kit: Kit, pod: core_pb2.Pod) -> list[str]:
+    return [
+        i.spec.container_name
+        for i in await kit.runtime.containers()
+        if i.spec.pod_uid == pod.metadata.uid
+    ]
+
+
+async def test_pods_over_capacity_are_rejected_oldest_first(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    kit = node_kit(tmp_path, max_pods=2)
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    # Listed in an order unrelated to their age.
+    newest, oldest, middle = pod_at("a", 30), pod_at("b", 10), pod_at("c", 20)
+    for pod in (newest, oldest, middle):
+        manager.pod_changed(pod)
+    manager.synced()
+    await eventually(lambda: phase(kit, oldest) == phase(kit, middle) == "Running")
+    await eventually(lambda: phase(kit, newest) == "Failed")
+    status = kit.status_of(newest)
+    assert status.reason == "OutOfpods"
+    message = "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2"
+    assert status.message == f"Pod was rejected: {message}"
+    assert not status.container_statuses  # nothing of it ever ran
+    assert ("a", "Warning", "OutOfpods", message) in kit.events.events
+    await trio.sleep(60)
+    assert await pods_of(kit, newest) == []
+    assert phase(kit, newest) == "Failed"
+
+    # A slot frees up: a new pod is admitted, the rejected one is not tried again.
+    deleting = core_pb2.Pod()
+    deleting.CopyFrom(oldest)
+    deleting.metadata.deletion_timestamp.GetCurrentTime()
+    deleting.metadata.deletion_grace_period_seconds = 1
+    manager.pod_changed(deleting)
+    await eventually(lambda: manager.worker("default", "b") is None)
+    manager.pod_changed(newest)  # e.g. a label changed
+    late = pod_at("d", 40)
+    manager.pod_changed(late)
+    await eventually(lambda: phase(kit, late) == "Running")
+    await trio.sleep(10)
+    assert phase(kit, newest) == "Failed" and await pods_of(kit, newest) == []
+
+
+async def test_two_pods_racing_for_the_last_slot_the_older_wins(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    kit = node_kit(tmp_path, max_pods=2)
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    manager.synced()
+    first = pod_at("first", 0)
+    manager.pod_changed(first)
+    await eventually(lambda: phase(kit, first) == "Running")
+    younger, older = pod_at("younger", 20), pod_at("older", 10)
+    manager.pod_changed(younger)  # delivered first
+    manager.pod_changed(older)
+    await eventually(lambda: phase(kit, older) == "Running" and phase(kit, younger) == "Failed")
+    assert kit.status_of(younger).message.endswith("used: 2, capacity: 2")
+
+
+async def test_finished_pods_free_their_slot(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    kit = node_kit(tmp_path, max_pods=1)
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    manager.synced()
+    job = pod_at("job", 0, "sleep 5")
+    job.spec.restart_policy = "Never"
+    manager.pod_changed(job)
+    await eventually(lambda: phase(kit, job) == "Succeeded")
+    web = pod_at("web", 10)
+    manager.pod_changed(web)
+    await eventually(lambda: phase(kit, web) == "Running")
+
+
+async def test_readopted_pods_are_always_admitted(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    kit = Kit(tmp_path)  # no pod limit
+    pods = [pod_at(f"p{i}", i) for i in range(3)]
+    async with trio.open_nursery() as nursery:
+        manager = PodManager(kit.ctx)
+        await nursery.start(manager.run)
+        for pod in pods:
+            manager.pod_changed(pod)
+        manager.synced()
+        await eventually(lambda: all(phase(kit, p) == "Running" for p in pods))
+        nursery.cancel_scope.cancel()  # the agent stops; its containers keep running
+    # Restarted with room for two pods only, plus a new, older pod in the first list.
+    kit2 = node_kit(tmp_path, max_pods=2, kit=Kit(tmp_path, runtime=kit.runtime))
+    newcomer = pod_at("newcomer", -10)
+    async with trio.open_nursery() as nursery:
+        manager = PodManager(kit2.ctx)
+        await nursery.start(manager.run)
+        for pod in (newcomer, *pods):
+            manager.pod_changed(pod)
+        manager.synced()
+        await eventually(lambda: phase(kit2, newcomer) == "Failed")
+        assert kit2.status_of(newcomer).message.endswith("used: 3, capacity: 2")
+        await eventually(lambda: all(phase(kit2, p) == "Running" for p in pods))
+        assert all(container_restarts(kit2, p) == 0 for p in pods)
+        nursery.cancel_scope.cancel()
+
+
+def container_restarts(kit: Kit, pod: core_pb2.Pod) -> int:
+    return sum(c.restart_count for c in kit.status_of(pod).container_statuses)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+async def test_node_with_max_pods_rejects_the_extra_pod(
+    api: ApiClient,
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    ns: str,
+    process_runtime: ProcessRuntime,
+) -> None:
+    name = node_name()
+    # Both pods are bound before the node starts: its first list holds both.
+    await api.create(bound_pod("a-first", ns, name, "sleep infinity"))
+    await api.create(bound_pod("b-second", ns, name, "sleep infinity"))
+    agent = NodeAgent(
+        api,
+        name=name,
+        runtime=process_runtime,
+        data_dir=tmp_path / "node",
+        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False, max_pods=1),
+    )
+    await nursery.start(agent.run)
+    node = await api.get(core_pb2.Node, name)
+    assert node.status.allocatable["pods"] == "1"
+
+    async def settled() -> bool:
+        first, second = await get_pod(api, ns, "a-first"), await get_pod(api, ns, "b-second")
+        assert first is not None and second is not None
+        return (first.status.phase, second.status.phase) == ("Running", "Failed")
+
+    await poll(settled, timeout=20)
+    rejected = await get_pod(api, ns, "b-second")
+    assert rejected is not None
+    assert (rejected.status.reason, rejected.status.message) == (
+        "OutOfpods",
+        "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 1, "
+        "capacity: 1",
+    )
+    running = [i.spec.pod_name for i in await process_runtime.containers() if i.status.running]
+    assert running == ["a-first"]
+
+    async def rejection_events() -> list[core_pb2.Event]:
+        events = (await api.list("Event", namespace=ns)).items
+        return [e for e in events if e.reason == "OutOfpods"]
+
+    (event,) = await poll(rejection_events)
+    assert event.type == "Warning" and event.involved_object.name == "b-second"
