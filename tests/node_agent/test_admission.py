@@ -1,13 +1,17 @@
-"""Pod admission: a node runs at most ``allocatable.pods`` pods; the rest are rejected.
+"""The node failing pods for reasons of its own: admission and eviction.
 
-Unit tests drive the pod manager on the sim runtime and trio's fake clock; the end-to-end
-test runs a node agent with ``max_pods`` against a real API server.
+Admission: a node runs at most ``allocatable.pods`` pods; the rest are rejected
+(``OutOfpods``). Eviction: a running pod is stopped for good and left ``Failed`` with the
+reason (``Evicted``). Unit tests drive the pod manager on the sim runtime and trio's fake
+clock; the end-to-end tests run a node agent on the process runtime against a real API
+server.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors.client import ApiClient
@@ -17,7 +21,8 @@ from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
 from tests.node_agent.agent import apikit
 from tests.node_agent.agent.apikit import bound_pod, get_pod, node_name, poll
-from tests.node_agent.agent.kit import Kit, eventually, make_pod
+from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
+from tests.node_agent.agent.test_worker_probes import ScriptedRuntime
 
 store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
 process_runtime = apikit.process_runtime
@@ -153,6 +158,79 @@ def container_restarts(kit: Kit, pod: core_pb2.Pod) -> int:
     return sum(c.restart_count for c in kit.status_of(pod).container_statuses)
 
 
+# --------------------------------------------------------------------------- eviction
+
+EVICTED = "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi."
+
+
+async def test_evicted_pod_is_stopped_for_good_and_kept_as_failed(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
+) -> None:
+    runtime = ScriptedRuntime()
+    kit = Kit(tmp_path, runtime=runtime)
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    manager.synced()
+    pod = pod_at("web", 0, "sleep infinity")
+    pod.spec.termination_grace_period_seconds = 20
+    pod.spec.init_containers.add(
+        name="proxy", image="busybox", restart_policy="Always", command=["sleep", "infinity"]
+    )
+    pod.spec.init_containers[0].lifecycle.pre_stop.exec.command.extend(["check", "proxy"])
+    pod.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["sh", "-c", "sleep 3"])
+    manager.pod_changed(pod)
+    await eventually(lambda: phase(kit, pod) == "Running")
+    began = trio.current_time()
+    assert manager.evict(pod.metadata.uid, "Evicted", EVICTED)
+    await eventually(lambda: phase(kit, pod) == "Failed" and not kit.ips.lookup(pod.metadata.uid))
+    status = kit.status_of(pod)
+    assert (status.reason, status.message) == ("Evicted", EVICTED)
+    disruption = next(c for c in status.conditions if c.type == "DisruptionTarget")
+    assert (disruption.status, disruption.reason, disruption.message) == (
+        "True",
+        "TerminationByKubelet",
+        EVICTED,
+    )
+    # preStop hooks ran: the app's first (3 s), then the sidecar's.
+    hooks = [(round(t - began, 3), argv[-1]) for t, argv in runtime.execs]
+    assert hooks == [(0, "sleep 3"), (3, "proxy")]
+    for name in ("c0", "proxy"):
+        assert container_status(status, name).state.terminated.exit_code == 143
+    assert ("web", "Warning", "Evicted", EVICTED) in kit.events.events
+    await trio.sleep(300)  # never restarted
+    assert not [i for i in await runtime.containers() if i.status.running]
+    assert sum(c.restart_count for c in kit.status_of(pod).container_statuses) == 0
+    assert phase(kit, pod) == "Failed" and kit.api.deleted == []  # the object stays
+    assert not manager.evict(pod.metadata.uid, "Evicted", EVICTED)  # once only
+    assert not manager.evict("no-such-uid", "Evicted", EVICTED)
+    # Deleting the evicted pod finishes it like any other.
+    deleting = core_pb2.Pod()
+    deleting.CopyFrom(pod)
+    deleting.metadata.deletion_timestamp.GetCurrentTime()
+    deleting.metadata.deletion_grace_period_seconds = 20
+    manager.pod_changed(deleting)
+    await eventually(lambda: kit.api.deleted)
+    assert kit.api.deleted == [("default", "web", 0, pod.metadata.uid)]
+
+
+@pytest.mark.parametrize("grace", [2, 7])
+async def test_eviction_kills_after_the_pods_grace_period(
+    tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock, grace: int
+) -> None:
+    kit = Kit(tmp_path)
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    manager.synced()
+    pod = make_pod("sleep infinity", env={"SIM_IGNORE_TERM": "1"}, grace=grace, name="stubborn")
+    manager.pod_changed(pod)
+    await eventually(lambda: phase(kit, pod) == "Running")
+    began = trio.current_time()
+    assert manager.evict(pod.metadata.uid, "Evicted", EVICTED)
+    await eventually(lambda: container_status(kit.status_of(pod)).state.HasField("terminated"))
+    assert trio.current_time() - began == pytest.approx(grace, abs=0.1)
+    assert container_status(kit.status_of(pod)).state.terminated.exit_code == 137
+
+
 # --------------------------------------------------------------------------- end to end
 
 
@@ -200,3 +278,46 @@ async def test_node_with_max_pods_rejects_the_extra_pod(
 
     (event,) = await poll(rejection_events)
     assert event.type == "Warning" and event.involved_object.name == "b-second"
+
+
+async def test_evicted_pod_on_a_real_node(
+    api: ApiClient,
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    ns: str,
+    process_runtime: ProcessRuntime,
+) -> None:
+    agent = NodeAgent(
+        api,
+        name=node_name(),
+        runtime=process_runtime,
+        data_dir=tmp_path / "node",
+        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False),
+    )
+    await nursery.start(agent.run)
+    await api.create(bound_pod("scratch", ns, agent.name, "sleep infinity", grace=5))
+
+    async def running() -> core_pb2.Pod | None:
+        pod = await get_pod(api, ns, "scratch")
+        return pod if pod is not None and pod.status.phase == "Running" else None
+
+    pod = await poll(running, timeout=20)
+    assert agent.pods is not None
+    assert agent.pods.evict(pod.metadata.uid, "Evicted", EVICTED)
+
+    async def evicted() -> core_pb2.Pod | None:
+        pod = await get_pod(api, ns, "scratch")
+        return pod if pod is not None and pod.status.phase == "Failed" else None
+
+    failed = await poll(evicted, timeout=20)
+    assert (failed.status.reason, failed.status.message) == ("Evicted", EVICTED)
+    terminated = failed.status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 143  # SIGTERM
+    assert not [i for i in await process_runtime.containers() if i.status.running]
+
+    async def eviction_events() -> list[core_pb2.Event]:
+        events = (await api.list("Event", namespace=ns)).items
+        return [e for e in events if e.reason == "Evicted"]
+
+    (event,) = await poll(eviction_events)
+    assert event.type == "Warning" and event.message == EVICTED
