@@ -11,6 +11,7 @@ assumptions true:
 5. the pods informer (``spec.nodeName=<name>``): its first list creates a worker per
    pod; once synced, containers of pods that are gone are cleaned up;
 6. the Lease (:mod:`.lease`) and the periodic node status;
+   the emptyDir ``sizeLimit`` eviction monitor (:mod:`.eviction`);
 7. the service proxy (:mod:`node_agent.proxy`), fed with every Service and Endpoints.
 
 ``run`` reports started (with the agent) once all of that runs. Cancelling it stops the
@@ -42,6 +43,8 @@ import trio
 from actors.client import ApiClient, open_api_client
 from actors.controller import EventRecorder, Handlers, Informer
 from node_agent.agent.context import PodContext, Timings
+from node_agent.agent.eviction import DEFAULT_PERIOD as DEFAULT_EVICTION_PERIOD
+from node_agent.agent.eviction import EvictionMonitor
 from node_agent.agent.hostinfo import (
     DEFAULT_MAX_PODS,
     HostPressure,
@@ -111,6 +114,8 @@ class AgentOptions:
     """Measure memory/disk/PID pressure on the host (False: never under pressure)."""
     daemon_port: int = 0
     """The port of the agent's gRPC API to report in the Node (0: none)."""
+    eviction_period: float = DEFAULT_EVICTION_PERIOD
+    """How often emptyDir usage is checked against ``sizeLimit`` (Kubernetes: 10 s)."""
 
     def timings(self) -> Timings:
         return Timings.local(self.max_backoff)
@@ -249,6 +254,8 @@ class NodeAgent:
         self.status = StatusManager(api, min_interval=options.status_min_interval)
         self.recorder = EventRecorder(api, "kubelet", host=name)
         self.pods: PodManager | None = None
+        self.eviction: EvictionMonitor | None = None
+        self.volumes: PodVolumes | None = None
         self.proxy: ServiceProxy | None = None
         self.node: core_pb2.Node | None = None
 
@@ -285,6 +292,14 @@ class NodeAgent:
                 config_maps = Informer(self.api, "configmaps")
                 secrets = Informer(self.api, "secrets")
             sources = CacheSources(config_maps, secrets)
+            volumes = PodVolumes(
+                pods_dir=self.data_dir / "pods",
+                sources=sources,
+                warn=lambda pod, reason, message: self.recorder.event(
+                    pod, "Warning", reason, message
+                ),
+            )
+            self.volumes = volumes
             ctx = PodContext(
                 node_name=self.name,
                 host_ip=self.node_address,
@@ -293,7 +308,7 @@ class NodeAgent:
                 events=self.recorder,
                 api=self.api,
                 ips=ips,
-                volumes=PodVolumes(pods_dir=self.data_dir / "pods", sources=sources),
+                volumes=volumes,
                 sources=sources,
                 catalog=self.catalog,
                 logs_dir=self.logs_dir,
@@ -327,6 +342,13 @@ class NodeAgent:
             self.lease.owner_uid = node.metadata.uid
             await nursery.start(self.lease.run)
             await nursery.start(self.reporter.run)
+            self.eviction = EvictionMonitor(
+                pods=lambda: [worker.pod for worker in pods.workers()],
+                usage=volumes,
+                evict=pods.evict,
+                period=self.options.eviction_period,
+            )
+            await nursery.start(self.eviction.run)
             if self.options.proxy and self.shared is None:
                 await nursery.start(self._run_proxy)
             logger.info("node %s: running (runtime %s)", self.name, self.runtime.name)

@@ -2,8 +2,14 @@
 
 Sources
     * ``emptyDir`` -- an empty directory (mode 0777, as the kubelet makes it), deleted
-      with the pod by :meth:`PodVolumes.teardown`. ``medium: Memory`` is a plain directory
-      too, and ``sizeLimit`` is not enforced (the kubelet evicts the pod; we do not).
+      with the pod by :meth:`PodVolumes.teardown`. ``medium: Memory``: the kubelet mounts
+      a tmpfs, which needs root; we put the directory on the host's tmpfs instead,
+      ``/dev/shm/raftsman-<digest of pods_dir>/<uid>/<name>`` (one root per node agent),
+      so its files are RAM-backed too. Where ``/dev/shm`` is not a writable tmpfs the
+      volume falls back to disk, with a logged warning and a ``MemoryMediumOnDisk``
+      Warning event on the pod. ``sizeLimit`` is enforced as the kubelet does it, by
+      eviction: :meth:`PodVolumes.emptydir_usage` measures a volume (:func:`disk_usage`,
+      a bounded ``du``) for :mod:`node_agent.agent.eviction`.
     * ``configMap`` / ``secret`` -- one file per key (``binaryData`` included), or only
       the ``items`` listed, at their ``path``; ``defaultMode`` (0644 by default) or the
       item's ``mode``, always *without write bits* since Kubernetes mounts these volumes
@@ -32,6 +38,12 @@ nothing.
 Errors are :class:`~node_agent.pods.errors.VolumeError` with the kubelet's message,
 ``MountVolume.SetUp failed for volume "config" : configmap "game-demo" not found``.
 
+Memory-medium directories are deleted with the pod (:meth:`PodVolumes.teardown` removes
+them before the pod's directory). Since a pod's directory under ``pods_dir`` is created
+before its memory directories and removed after them, a memory directory without a pod
+directory is an orphan (an agent died halfway through a teardown): the first use of the
+memory root in a process removes those.
+
 Mounts. :func:`container_mounts` turns a container's ``volumeMounts`` into runtime
 :class:`~node_agent.runtime.base.Mount` entries; a ``subPath`` mounts that path inside the
 volume (created as a directory when missing, as the kubelet does). How the process
@@ -40,6 +52,8 @@ runtime presents mounts to a container is described in :mod:`node_agent.runtime.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import posixpath
 import shutil
@@ -48,17 +62,42 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+import trio
 
 from node_agent.pods.errors import VolumeError
 from node_agent.pods.sources import ObjectSource
 from node_agent.runtime.base import Mount
 from proto.k8s import core_pb2
 
-__all__ = ["PodVolumes", "container_mounts", "write_atomic"]
+__all__ = [
+    "MEMORY_ROOT",
+    "MEMORY_ON_DISK",
+    "PodVolumes",
+    "container_mounts",
+    "disk_usage",
+    "filesystem_type",
+    "write_atomic",
+]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODE = 0o644
 _DATA = "..data"
+
+MEMORY_ROOT = Path("/dev/shm")
+"""Where ``medium: Memory`` emptyDirs go (a tmpfs on Linux)."""
+
+MEMORY_ON_DISK = "MemoryMediumOnDisk"
+"""The Warning event's reason when a ``medium: Memory`` emptyDir had to go to disk."""
+
+MAX_USAGE_ENTRIES = 100_000
+""":func:`disk_usage` stops after this many directory entries (its cost is bounded)."""
+
+Warn = Callable[[core_pb2.Pod, str, str], None]
+"""Records a Warning event on a pod: ``warn(pod, reason, message)``."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +122,32 @@ def _check_relative(volume: str, path: str) -> str:
 
 
 class PodVolumes:
-    """Sets up and tears down the volumes of pods under ``pods_dir``."""
+    """Sets up, measures and tears down the volumes of pods under ``pods_dir``.
 
-    def __init__(self, *, pods_dir: Path, sources: ObjectSource) -> None:
+    ``memory_root`` is the tmpfs for ``medium: Memory`` emptyDirs (None: always on disk);
+    ``warn`` records Warning events (the agent's event recorder); ``mountinfo`` replaces
+    ``/proc/self/mountinfo`` (tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        pods_dir: Path,
+        sources: ObjectSource,
+        memory_root: Path | None = MEMORY_ROOT,
+        warn: Warn | None = None,
+        mountinfo: str | None = None,
+        max_usage_entries: int = MAX_USAGE_ENTRIES,
+    ) -> None:
         self.pods_dir = Path(pods_dir)
         self.sources = sources
+        self.memory_base = memory_root
+        self.warn = warn
+        self.max_usage_entries = max_usage_entries
+        self._mountinfo = mountinfo
+        self._memory: Path | None = None
+        self._memory_problem: str | None = None
+        self._warned: set[tuple[str, str]] = set()
 
     def pod_dir(self, pod_uid: str) -> Path:
         return self.pods_dir / pod_uid
@@ -98,6 +158,100 @@ class PodVolumes:
     def container_root(self, pod_uid: str, container_name: str) -> Path:
         """Where the process runtime builds the container's root (see ``rootfs``)."""
         return self.pod_dir(pod_uid) / "containers" / container_name / "root"
+
+    # ------------------------------------------------------------------ memory medium
+
+    def memory_root(self) -> Path | None:
+        """This agent's directory on the tmpfs, or None (and :attr:`memory_problem` says
+        why) when ``medium: Memory`` volumes go to disk. Decided once, on first use."""
+        if self._memory is None and self._memory_problem is None:
+            self._memory, self._memory_problem = self._open_memory_root()
+        return self._memory
+
+    @property
+    def memory_problem(self) -> str | None:
+        self.memory_root()
+        return self._memory_problem
+
+    def _open_memory_root(self) -> tuple[Path | None, str | None]:
+        base = self.memory_base
+        if base is None:
+            return None, "no memory root is configured"
+        try:
+            fstype = filesystem_type(base, self._mountinfo)
+        except OSError as exc:
+            return None, f"cannot read the mount table: {exc}"
+        if fstype != "tmpfs":
+            found = "not mounted" if fstype is None else f"a {fstype} file system"
+            return None, f"{base} is not a tmpfs ({found})"
+        root = self.memory_location()
+        assert root is not None
+        try:
+            root.mkdir(mode=0o755, exist_ok=True)
+        except OSError as exc:
+            return None, f"{base} is not writable: {exc.strerror or exc}"
+        self._remove_memory_orphans(root)
+        return root, None
+
+    def memory_location(self) -> Path | None:
+        """Where this agent's memory root is (or would be), without creating it."""
+        if self.memory_base is None:
+            return None
+        digest = hashlib.sha256(str(self.pods_dir.resolve()).encode()).hexdigest()[:16]
+        return self.memory_base / f"raftsman-{digest}"
+
+    def _remove_memory_orphans(self, root: Path) -> None:
+        for entry in os.listdir(root):
+            if not self.pod_dir(entry).exists():
+                logger.info("removing the memory volumes of pod %s, which is gone", entry)
+                shutil.rmtree(root / entry, onerror=_retry_writable)
+
+    def _memory_dir(self, pod: core_pb2.Pod, name: str) -> Path:
+        uid = pod.metadata.uid
+        root = self.memory_root()
+        if root is not None:
+            return root / uid / name
+        if (uid, name) not in self._warned:
+            self._warned.add((uid, name))
+            message = (
+                f'emptyDir volume "{name}" has medium Memory, but {self._memory_problem}: '
+                "its files are on disk"
+            )
+            logger.warning("pod %s/%s: %s", pod.metadata.namespace, pod.metadata.name, message)
+            if self.warn is not None:
+                self.warn(pod, MEMORY_ON_DISK, message)
+        return self.volume_dir(uid, name)
+
+    # ------------------------------------------------------------------ usage
+
+    def emptydir_path(self, pod: core_pb2.Pod, name: str) -> Path | None:
+        """Where the emptyDir ``name`` of ``pod`` lives (None: no such emptyDir)."""
+        for volume in pod.spec.volumes:
+            if volume.name == name and volume.HasField("empty_dir"):
+                if volume.empty_dir.medium == "Memory":
+                    root = self.memory_root()
+                    if root is not None:
+                        return root / pod.metadata.uid / name
+                return self.volume_dir(pod.metadata.uid, name)
+        return None
+
+    async def emptydir_usage(
+        self, pod: core_pb2.Pod, name: str, *, stop_above: int | None = None
+    ) -> int | None:
+        """Bytes used by the emptyDir ``name`` of ``pod`` (:func:`disk_usage`, in a worker
+        thread); None while it does not exist (not set up yet, or no such emptyDir)."""
+        path = self.emptydir_path(pod, name)
+        if path is None:
+            return None
+        measure = partial(
+            disk_usage, path, stop_above=stop_above, max_entries=self.max_usage_entries
+        )
+        try:
+            return await trio.to_thread.run_sync(measure, abandon_on_cancel=True)
+        except FileNotFoundError:
+            return None
+
+    # ------------------------------------------------------------------ setup
 
     async def setup(self, pod: core_pb2.Pod) -> dict[str, Path]:
         """Make every volume of ``pod`` current; the host path of each, by volume name."""
@@ -114,6 +268,10 @@ class PodVolumes:
         namespace = pod.metadata.namespace or "default"
         target = self.volume_dir(uid, volume.name)
         if volume.HasField("empty_dir"):
+            if volume.empty_dir.medium == "Memory":
+                # The pod's directory first: a memory directory without one is an orphan.
+                self.pod_dir(uid).mkdir(parents=True, exist_ok=True)
+                target = self._memory_dir(pod, volume.name)
             if not target.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 target.chmod(0o777)
@@ -154,15 +312,89 @@ class PodVolumes:
         )
 
     def teardown(self, pod_uid: str) -> None:
-        """Delete everything the pod had on the node (volumes, container roots).
+        """Delete everything the pod had on the node (volumes, memory volumes, container
+        roots); the pod's directory last.
 
         Never follows symlinks: a hostPath volume's contents are left alone.
         """
+        self._warned = {key for key in self._warned if key[0] != pod_uid}
+        root = self.memory_location()
+        if root is not None and (root / pod_uid).exists():
+            shutil.rmtree(root / pod_uid, onerror=_retry_writable)
+            try:
+                root.rmdir()  # the last pod with memory volumes leaves nothing in /dev/shm
+            except OSError:
+                pass
         directory = self.pod_dir(pod_uid)
         if not directory.exists():
             return
-
         shutil.rmtree(directory, onerror=_retry_writable)
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the file system ``path`` is on (``tmpfs``, ``ext4``), from the mount
+    table (``/proc/self/mountinfo`` unless given); None when no mount covers it."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or not tail:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        # The last of several mounts on one point is the one in effect.
+        if inside and len(point) >= len(best):
+            best, best_type = point, tail[0]
+    return best_type
+
+
+def disk_usage(
+    path: Path, *, stop_above: int | None = None, max_entries: int = MAX_USAGE_ENTRIES
+) -> int:
+    """Bytes allocated to ``path`` and everything under it, as ``du -s -x`` counts them.
+
+    Allocated blocks (sparse files count what they hold), each hard-linked file once; never
+    follows symlinks or crosses into another file system; entries that vanish while it
+    walks are skipped. Bounded cost: it returns what it has counted as soon as that is
+    above ``stop_above``, or after ``max_entries`` directory entries (then the result is a
+    lower bound). Raises FileNotFoundError when ``path`` does not exist.
+    """
+    top = os.lstat(path)
+    device = top.st_dev
+    total = top.st_blocks * 512
+    seen: set[int] = set()
+    entries = 0
+    pending = [os.fspath(path)] if stat.S_ISDIR(top.st_mode) else []
+    while pending:
+        try:
+            scanner = os.scandir(pending.pop())
+        except OSError:
+            continue
+        with scanner:
+            for entry in scanner:
+                entries += 1
+                if entries > max_entries:
+                    return total
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if info.st_dev != device:
+                    continue
+                if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+                    if info.st_ino in seen:
+                        continue
+                    seen.add(info.st_ino)
+                total += info.st_blocks * 512
+                if stop_above is not None and total > stop_above:
+                    return total
+                if stat.S_ISDIR(info.st_mode):
+                    pending.append(entry.path)
+    return total
 
 
 def _retry_writable(function: Callable[[str], object], path: str, _: object) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,14 @@ import pytest
 from node_agent.pods.errors import VolumeError
 from node_agent.pods.limits import container_limits
 from node_agent.pods.sources import StaticSources
-from node_agent.pods.volumes import PodVolumes, container_mounts
+from node_agent.pods.volumes import (
+    MEMORY_ON_DISK,
+    MEMORY_ROOT,
+    PodVolumes,
+    container_mounts,
+    disk_usage,
+    filesystem_type,
+)
 from node_agent.runtime.base import Limits
 from proto.k8s import codec, core_pb2
 
@@ -66,8 +76,20 @@ def sources() -> StaticSources:
 
 
 @pytest.fixture
-def volumes(tmp_path: Path, sources: StaticSources) -> PodVolumes:
-    return PodVolumes(pods_dir=tmp_path / "pods", sources=sources)
+def shm() -> Iterator[Path]:
+    """A directory of this test on the host's tmpfs (``/dev/shm``), removed after it."""
+    if filesystem_type(MEMORY_ROOT) != "tmpfs":
+        pytest.skip(f"{MEMORY_ROOT} is not a tmpfs here")
+    path = Path(tempfile.mkdtemp(prefix="raftsman-test-", dir=MEMORY_ROOT))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def volumes(tmp_path: Path, sources: StaticSources, shm: Path) -> PodVolumes:
+    return PodVolumes(pods_dir=tmp_path / "pods", sources=sources, memory_root=shm)
 
 
 def _mode(path: Path) -> int:
@@ -91,6 +113,126 @@ async def test_empty_dir_is_created_and_deleted_with_the_pod(volumes: PodVolumes
     assert (paths["scratch"] / "data.txt").read_text() == "kept across setups"
     volumes.teardown("uid-7")
     assert not volumes.pod_dir("uid-7").exists()
+    assert not paths["ram"].exists()
+
+
+async def test_memory_medium_is_on_the_tmpfs_and_deleted_with_the_pod(
+    tmp_path: Path, sources: StaticSources, shm: Path
+) -> None:
+    warnings: list[tuple[str, str, str]] = []
+    volumes = PodVolumes(
+        pods_dir=tmp_path / "pods",
+        sources=sources,
+        memory_root=shm,
+        warn=lambda p, reason, message: warnings.append((p.metadata.name, reason, message)),
+    )
+    p = pod([{"name": "ram", "emptyDir": {"medium": "Memory"}}])
+    paths = await volumes.setup(p)
+    ram = paths["ram"]
+    assert ram.parent.parent.parent == shm and ram.parent.name == "uid-7"
+    assert filesystem_type(ram) == "tmpfs" and _mode(ram) == 0o777
+    assert volumes.emptydir_path(p, "ram") == ram
+    (ram / "blob").write_bytes(b"x" * 8192)
+    assert await volumes.setup(p) == paths  # idempotent, contents kept
+    assert (ram / "blob").stat().st_size == 8192
+    assert warnings == []
+    volumes.teardown("uid-7")
+    assert not ram.parent.exists() and not volumes.pod_dir("uid-7").exists()
+    assert os.listdir(shm) == []  # nothing left on the tmpfs
+
+
+async def test_memory_medium_falls_back_to_disk_with_a_warning(
+    tmp_path: Path, sources: StaticSources
+) -> None:
+    warnings: list[tuple[str, str, str]] = []
+    disk = tmp_path / "not-tmpfs"
+    disk.mkdir()
+    volumes = PodVolumes(
+        pods_dir=tmp_path / "pods",
+        sources=sources,
+        memory_root=disk,
+        warn=lambda p, reason, message: warnings.append((p.metadata.name, reason, message)),
+    )
+    p = pod([{"name": "ram", "emptyDir": {"medium": "Memory"}}])
+    paths = await volumes.setup(p)
+    await volumes.setup(p)  # one warning per pod and volume, not per sync
+    assert paths["ram"] == volumes.volume_dir("uid-7", "ram") and paths["ram"].is_dir()
+    fstype = filesystem_type(disk)
+    assert warnings == [
+        (
+            "web",
+            MEMORY_ON_DISK,
+            f'emptyDir volume "ram" has medium Memory, but {disk} is not a tmpfs '
+            f"(a {fstype} file system): its files are on disk",
+        )
+    ]
+    assert os.listdir(disk) == []
+    volumes.teardown("uid-7")
+    assert not volumes.pod_dir("uid-7").exists()
+
+
+async def test_memory_volumes_of_pods_that_are_gone_are_removed(
+    tmp_path: Path, sources: StaticSources, shm: Path
+) -> None:
+    first = PodVolumes(pods_dir=tmp_path / "pods", sources=sources, memory_root=shm)
+    ram = (await first.setup(pod([{"name": "ram", "emptyDir": {"medium": "Memory"}}])))["ram"]
+    (ram / "f").write_text("left behind")
+    # The agent died halfway through the teardown: the pod's directory is gone, the
+    # memory volume is not. The next agent on the same data directory removes it.
+    shutil.rmtree(first.pod_dir("uid-7"))
+    second = PodVolumes(pods_dir=tmp_path / "pods", sources=sources, memory_root=shm)
+    assert second.memory_root() == ram.parent.parent
+    assert not ram.parent.exists()
+
+
+def test_filesystem_type_is_the_innermost_mount() -> None:
+    mountinfo = (
+        "22 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
+        "23 22 0:5 / /dev rw - devtmpfs udev rw\n"
+        "24 23 0:6 / /dev/shm rw - tmpfs tmpfs rw\n"
+        "25 22 0:7 / /mnt/my\\040disk rw - xfs /dev/vdb rw\n"
+    )
+    assert filesystem_type(Path("/dev/shm/raftsman-x/uid"), mountinfo) == "tmpfs"
+    assert filesystem_type(Path("/dev/shmem"), mountinfo) == "devtmpfs"
+    assert filesystem_type(Path("/mnt/my disk/a"), mountinfo) == "xfs"
+    assert filesystem_type(Path("/var/lib"), mountinfo) == "ext4"
+    assert filesystem_type(Path("/var"), "") is None
+
+
+def test_disk_usage_counts_allocated_blocks_like_du(tmp_path: Path) -> None:
+    root = tmp_path / "vol"
+    (root / "sub").mkdir(parents=True)
+    base = disk_usage(root)
+    (root / "sub" / "a").write_bytes(os.urandom(256 * 1024))
+    with open(root / "sparse", "wb") as f:
+        f.truncate(64 * 1024 * 1024)  # holds nothing
+    os.link(root / "sub" / "a", root / "hardlink")  # the same blocks again
+    outside = tmp_path / "outside"
+    outside.write_bytes(os.urandom(512 * 1024))
+    os.symlink(outside, root / "link")  # not followed
+    used = disk_usage(root)
+    assert 256 * 1024 <= used - base < 256 * 1024 + 64 * 1024
+    # Bounded: it stops once above the limit it is asked about, or after max_entries.
+    assert 0 < disk_usage(root, stop_above=1024) < used
+    assert disk_usage(root, max_entries=1) < used
+    with pytest.raises(FileNotFoundError):
+        disk_usage(tmp_path / "missing")
+
+
+async def test_emptydir_usage_of_a_pod(volumes: PodVolumes) -> None:
+    p = pod(
+        [
+            {"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}},
+            {"name": "cfg", "configMap": {"name": "game"}},
+        ]
+    )
+    assert await volumes.emptydir_usage(p, "scratch") is None  # not set up yet
+    paths = await volumes.setup(p)
+    (paths["scratch"] / "blob").write_bytes(os.urandom(300 * 1024))
+    used = await volumes.emptydir_usage(p, "scratch")
+    assert used is not None and used >= 300 * 1024
+    assert await volumes.emptydir_usage(p, "cfg") is None  # not an emptyDir
+    assert await volumes.emptydir_usage(p, "nope") is None
 
 
 async def test_config_map_files_with_atomic_layout_and_read_only_modes(volumes: PodVolumes) -> None:
