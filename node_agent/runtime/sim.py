@@ -30,7 +30,10 @@ How a sim container behaves -- the convention
 
     ``exec`` reads its argv the same way and returns the script's exit code (0 for a
     command it does not understand) with no output; a simulated ``sleep`` in it takes its
-    time. ``stats`` reports ``SIM_CPU_MILLIS`` (cpu used per second of running) and
+    time. Its stdin is consumed as it arrives and discarded; the command does not wait
+    for it to end (as a real ``sleep`` would not). The exception is ``cat`` without file
+    arguments (also ``cat -`` and ``sh -c cat``): it streams, writing each stdin chunk to
+    stdout as soon as it arrives, and exits 0 when stdin ends. ``stats`` reports ``SIM_CPU_MILLIS`` (cpu used per second of running) and
     ``SIM_MEMORY_BYTES`` from the env, 0 without them.
 
 Times: ``started_at``/``finished_at`` map trio's clock onto the wall clock (the offset is
@@ -172,6 +175,20 @@ def behaviour_of(argv: Sequence[str], env: Mapping[str, str]) -> Behaviour:
         words[0] = _basename(words[0])
     behaviour = _run_script(words)
     return behaviour if behaviour is not None else Behaviour(None)
+
+
+def _is_cat(argv: Sequence[str]) -> bool:
+    """``cat`` reading its stdin: no file arguments other than ``-``."""
+    script = _script_of(argv)
+    words = (_tokens(script) or []) if script is not None else list(argv)
+    if words and _basename(words[0]) == "busybox":
+        words = words[1:]
+    return bool(words) and _basename(words[0]) == "cat" and all(w == "-" for w in words[1:])
+
+
+async def _discard(stdin: AsyncIterable[bytes]) -> None:
+    async for _ in stdin:
+        pass
 
 
 @dataclass
@@ -322,15 +339,26 @@ class SimRuntime:
         container = self._get(container_id)
         if container.finished is not None:
             raise ContainerNotRunningError(f"container {container_id} is not running")
-        if stdin is not None:
-            async for _ in stdin:
-                pass
-        behaviour = behaviour_of(argv, {})
-        if behaviour.exit_after is None:
+        if _is_cat(argv):
             await trio.lowlevel.checkpoint()
+            if stdin is not None:
+                async for chunk in stdin:
+                    if stdout is not None and chunk:
+                        await stdout(bytes(chunk))
             return 0
-        await trio.sleep(behaviour.exit_after)
-        return behaviour.exit_code
+        behaviour = behaviour_of(argv, {})
+        async with trio.open_nursery() as nursery:
+            if stdin is not None:
+                nursery.start_soon(_discard, stdin)
+            if behaviour.exit_after is None:
+                await trio.lowlevel.checkpoint()
+                code = 0
+            else:
+                await trio.sleep(behaviour.exit_after)
+                code = behaviour.exit_code
+            # The command is done: stop reading the caller's stdin.
+            nursery.cancel_scope.cancel()
+        return code
 
     async def stats(self, container_id: ContainerId) -> ContainerStats:
         await trio.lowlevel.checkpoint()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from node_agent.runtime.base import (
     ContainerSpec,
     ContainerState,
     Enforcement,
+    ExecResult,
     StartError,
     exec_capture,
 )
@@ -218,3 +220,66 @@ def test_both_runtimes_satisfy_the_protocol(tmp_path: Path) -> None:
         ("sim", Enforcement.NONE),
         ("process", Enforcement.NONE),
     ]
+
+
+async def test_exec_cat_echoes_stdin_as_it_arrives(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runtime = SimRuntime()
+    container_id = await runtime.start(spec("app", ["sleep", "infinity"]))
+    send, receive = trio.open_memory_channel[bytes](10)
+    echoed: list[tuple[float, bytes]] = []
+    code: list[int] = []
+
+    async def out(chunk: bytes) -> None:
+        echoed.append((trio.current_time(), chunk))
+
+    async def stdin() -> AsyncIterator[bytes]:
+        async for chunk in receive:
+            yield chunk
+
+    async def run_cat(argv: list[str]) -> None:
+        code.append(await runtime.exec(container_id, argv, stdin=stdin(), stdout=out))
+
+    for argv in (["cat"], ["sh", "-c", "cat"], ["busybox", "cat", "-"]):
+        echoed.clear()
+        code.clear()
+        send, receive = trio.open_memory_channel[bytes](10)
+        begin = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_cat, argv)
+            await send.send(b"hello\n")
+            await trio.sleep(5)
+            # Echoed at once, while stdin is still open and the command still running.
+            assert echoed == [(begin, b"hello\n")] and code == []
+            await send.send(b"world\n")
+            await trio.sleep(1)
+            await send.aclose()
+        assert echoed == [(begin, b"hello\n"), (begin + 5, b"world\n")]
+        assert code == [0]
+    # Without stdin, cat reads /dev/null: it ends at once.
+    assert await exec_capture(runtime, container_id, ["cat"]) == ExecResult(0, b"", b"")
+
+
+async def test_exec_does_not_wait_for_stdin_to_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runtime = SimRuntime()
+    container_id = await runtime.start(spec("app", ["sleep", "infinity"]))
+    read: list[bytes] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            read.append(b"x")
+            yield b"x"
+            await trio.sleep(0.7)
+
+    begin = trio.current_time()
+    code = await runtime.exec(container_id, ["sh", "-c", "sleep 3; exit 4"], stdin=endless())
+    assert (code, trio.current_time() - begin) == (4, 3)
+    assert len(read) == 5  # at 0, 0.7 ... 2.8 while the command ran, then no more
+    assert await runtime.exec(container_id, ["python", "server.py"], stdin=endless()) == 0
+    # Files given to cat are not read (no file system): no output, exit 0, as before.
+    assert await exec_capture(runtime, container_id, ["cat", "/etc/hosts"]) == ExecResult(
+        0, b"", b""
+    )
