@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from actors.client import ApiClient, Expired
+from actors.client import ApiClient
 
-from . import printers, resources, session
+from . import printers, resources, session, watching
 
 
 @click.command("events")
@@ -71,23 +71,26 @@ def events(
             click.echo(f"No events found{where}.", err=True)
         if not watch:
             return
-        rv, header = page.resource_version, not shown
-        while True:
-            try:
-                async with api.watch(
-                    "events", namespace=ns, resource_version=rv, field_selector=field_selector
-                ) as stream:
-                    async for event in stream:
-                        rv = event.resource_version or rv
-                        if event.type.value == "DELETED" or not keep(event.object):
-                            continue
-                        rows = printers.event_rows(
-                            [event.object], now=time.time(), all_namespaces=all_namespaces
-                        )
-                        text = printers.render(rows)
-                        click.echo(text if header else text.split("\n", 1)[1])
-                        header = False
-            except Expired:
-                rv = ""
+        header = not shown
+
+        def on_event(event: Any) -> None:
+            nonlocal header
+            if event.type.value == "DELETED" or not keep(event.object):
+                return
+            rows = printers.event_rows(
+                [event.object], now=time.time(), all_namespaces=all_namespaces
+            )
+            text = printers.render(rows)
+            click.echo(text if header else text.split("\n", 1)[1])
+            header = False
+
+        await watching.follow(
+            api,
+            "events",
+            on_event,
+            namespace=ns,
+            resource_version=page.resource_version,
+            field_selector=field_selector,
+        )
 
     session.run(options, run)

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from actors.client import ApiClient, ApiError, Expired, NotFound, Unreachable
+from actors.client import ApiClient, ApiError, NotFound, Unreachable
 from proto.k8s.kinds import KindInfo
 
-from . import jsonpath, printers, resources, session
+from . import jsonpath, printers, resources, session, watching
 
 OUTPUTS = ("wide", "name", "json", "yaml")
 
@@ -227,25 +227,24 @@ async def _watch(
     from the last resourceVersion seen, as kubectl's watch does."""
     if len(names) == 1:
         field_selector = ",".join(filter(None, [field_selector, f"metadata.name={names[0]}"]))
-    rv = resource_version
     first = header
-    while True:
-        try:
-            async with api.watch(
-                info,
-                namespace=namespace,
-                resource_version=rv,
-                label_selector=selector,
-                field_selector=field_selector,
-            ) as stream:
-                async for event in stream:
-                    rv = event.resource_version or rv
-                    if names and event.object.metadata.name not in names:
-                        continue
-                    _print_event(info, event, output, all_namespaces, show_labels, events, first)
-                    first = False
-        except Expired:
-            rv = ""  # the server forgot our place: start over with the current state
+
+    def on_event(event: Any) -> None:
+        nonlocal first
+        if names and event.object.metadata.name not in names:
+            return
+        _print_event(info, event, output, all_namespaces, show_labels, events, first)
+        first = False
+
+    await watching.follow(
+        api,
+        info,
+        on_event,
+        namespace=namespace,
+        resource_version=resource_version,
+        label_selector=selector,
+        field_selector=field_selector,
+    )
 
 
 def _print_event(

@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import ROOT, Cli
+from tests.support.processes import wait_for
 
 CM = """
 apiVersion: v1
@@ -31,6 +37,28 @@ apiVersion: v1
 kind: Node
 metadata: {name: %s}
 """
+
+
+@contextmanager
+def _watching(cli: Cli, *args: str) -> Iterator[Callable[[], str]]:
+    """Run ``raftsman ARGS`` (a watching verb) in the background; yields a reader of its
+    output so far; the process group is interrupted on exit."""
+    env = {**os.environ, "HOME": str(cli.home), "RAFTSMAN_SERVER": cli.server}
+    out_path = cli.home / "watch.out"
+    with open(out_path, "w") as out:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield out_path.read_text
+    finally:
+        os.killpg(watcher.pid, 15)
+        watcher.wait(timeout=10)
 
 
 def _get(cli: Cli, *args: str) -> dict:
@@ -118,13 +146,6 @@ def test_api_resources(cli: Cli) -> None:
 
 
 def test_get_jsonpath_sort_by_and_watch(cli: Cli) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.cli.conftest import ROOT
-    from tests.support.processes import wait_for
-
     for name, lives in (("zeta", "1"), ("alpha", "3"), ("mid", "2")):
         cli.ok(
             "apply",
@@ -142,43 +163,10 @@ def test_get_jsonpath_sort_by_and_watch(cli: Cli) -> None:
     assert bad.returncode == 1 and "error parsing jsonpath" in bad.stderr
 
     # -w: the current object first, then one line per change, until interrupted.
-    env = {**os.environ, "HOME": str(cli.home), "RAFTSMAN_SERVER": cli.server}
-    out_path = cli.home / "watch.out"
-    with open(out_path, "w") as out:
-        watcher = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cli.main",
-                "get",
-                "cm",
-                "mid",
-                "-w",
-                "--output-watch-events",
-                "-o",
-                "name",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for(
-            lambda: "configmap/mid" in out_path.read_text(),
-            timeout=30,
-            message="the initial listing",
-        )
+    with _watching(cli, "get", "cm", "mid", "-w", "--output-watch-events", "-o", "name") as out:
+        wait_for(lambda: "configmap/mid" in out(), timeout=30, message="the initial listing")
         cli.ok("label", "cm", "mid", "seen=yes")
-        wait_for(
-            lambda: out_path.read_text().count("configmap/mid") >= 2,
-            timeout=30,
-            message="the change",
-        )
-    finally:
-        os.killpg(watcher.pid, 15)
-        watcher.wait(timeout=10)
+        wait_for(lambda: out().count("configmap/mid") >= 2, timeout=30, message="the change")
     for name in ("zeta", "alpha", "mid"):
         cli.ok("delete", "cm", name)
 
@@ -222,6 +210,17 @@ def test_events_table_and_filters(cli: Cli) -> None:
     assert cli.ok("get", "events").splitlines()[0].split()[:3] == ["LAST", "SEEN", "TYPE"]
     bad = cli.run("events", "--types", "Loud")
     assert bad.returncode == 2 and "Event types are Normal and Warning" in bad.stderr
+
+    # -w: the listing, then a row per new event that passes the filters.
+    with _watching(cli, "events", "-w", "--types", "Warning") as out:
+        wait_for(lambda: "pod/web-2" in out(), timeout=30, message="the initial listing")
+        for name, kind in (("e3", "Normal"), ("e4", "Warning")):
+            event = dict(name=name, pod="web-3", reason="Late", message=kind, type=kind)
+            cli.ok("apply", "-f", "-", stdin=EVENT % event)
+        wait_for(lambda: "pod/web-3" in out(), timeout=30, message="the new Warning")
+    rows = out().splitlines()
+    assert rows[0].split()[:3] == ["LAST", "SEEN", "TYPE"]
+    assert [row.split()[-1] for row in rows[1:]] == ["restarting", "Warning"]
     cli.ok("delete", "events", "--all")
 
 
