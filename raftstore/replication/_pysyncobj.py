@@ -80,7 +80,13 @@ logger = logging.getLogger(__name__)
 _REGULAR = b"\x00"  # pysyncobj's _COMMAND_TYPE.REGULAR
 _STATE_LEADER = 2  # pysyncobj's _RAFT_STATE.LEADER
 
-for _name in ("_SyncObj__doApplyCommand", "_SyncObj__loadDumpFile", "_applyCommand", "doTick"):
+for _name in (
+    "_SyncObj__doApplyCommand",
+    "_SyncObj__loadDumpFile",
+    "_applyCommand",
+    "doTick",
+    "_onTick",
+):
     if not hasattr(SyncObj, _name):  # pragma: no cover - guards a pysyncobj upgrade
         raise ImportError(f"pysyncobj.SyncObj has no {_name}; the adapter needs updating")
 
@@ -346,6 +352,23 @@ class _SyncObj(SyncObj):
             self._rs_slow.record("apply", time.monotonic() - began, f"of entry {index}")
             return result
         return SyncObj._SyncObj__doApplyCommand(self, command)
+
+    # -- timeouts judged on fresh input ------------------------------------------------
+    #
+    # pysyncobj's tick first judges its timeouts -- a follower whose election deadline has
+    # passed starts an election, a leader that heard from no majority within
+    # ``leaderFallbackTimeout`` steps down -- and reads its sockets only at the end of the
+    # tick. A raft thread that was not running for a while (the process descheduled on a
+    # starved machine, or the GIL held by the serving thread) therefore judges by the
+    # state from before the pause, although the leader's heartbeats or the followers'
+    # answers are waiting in its socket buffers: it starts an election (a new term, which
+    # deposes a healthy leader) or steps down for nothing. We read whatever is already
+    # there, without waiting, before every tick. Only silence that really lasted the
+    # timeout is acted on; the cost is one extra poll system call per tick.
+
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's name
+        self._poller.poll(0)
+        SyncObj._onTick(self, timeToWait)
 
     # -- group commit ------------------------------------------------------------------
     #
