@@ -61,6 +61,19 @@ def _urls(value: str) -> tuple[str, ...]:
     is_flag=True,
     help="Do not flush the journal to disk per write (survives process crashes, not power loss).",
 )
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Milliseconds between the leader's heartbeats [default: RaftConfig's].",
+)
+@click.option(
+    "--election-timeout",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Milliseconds without a leader before a follower starts an election, randomized "
+    "up to twice that [default: RaftConfig's].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def store(
     name: str,
@@ -72,6 +85,8 @@ def store(
     initial_cluster: str | None,
     initial_cluster_state: str,
     unsafe_no_fsync: bool,
+    heartbeat_interval: int | None,
+    election_timeout: int | None,
     verbose: bool,
 ) -> None:
     """Run one raftstore member (an etcd v3 API server on Raft)."""
@@ -95,4 +110,13 @@ def store(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     raft = RaftConfig(fsync=not unsafe_no_fsync)
+    if heartbeat_interval is not None or election_timeout is not None:
+        try:
+            raft = raft.with_etcd_timings(
+                heartbeat_interval_ms=heartbeat_interval
+                or round(raft.append_entries_period * 1000),
+                election_timeout_ms=election_timeout or round(raft.election_timeout_min * 1000),
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     run_until_signalled(lambda: run_store(config, raft=raft))

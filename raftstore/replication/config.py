@@ -5,6 +5,7 @@ All durations are in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -59,3 +60,35 @@ class RaftConfig:
             raise ValueError("leader_fallback_timeout must exceed append_entries_period")
         if self.snapshot_every_entries < 2:
             raise ValueError("snapshot_every_entries must be at least 2")
+
+    def with_etcd_timings(
+        self, *, heartbeat_interval_ms: int, election_timeout_ms: int
+    ) -> RaftConfig:
+        """This config with etcd's two timing flags applied (milliseconds, as etcd takes them).
+
+        ``--heartbeat-interval`` is the leader's heartbeat period; ``--election-timeout``
+        the silence after which a follower starts an election, randomized (as etcd does)
+        over [timeout, 2 x timeout). Connections are dropped, and a leader cut off from
+        its majority steps down, no sooner than a follower could start an election.
+        ``ValueError`` names the flag when a value cannot work (etcd's rule: the election
+        timeout at least 5 heartbeats).
+        """
+        if heartbeat_interval_ms < 1:
+            raise ValueError(
+                f"--heartbeat-interval must be at least 1 ms, not {heartbeat_interval_ms}"
+            )
+        if election_timeout_ms < 5 * heartbeat_interval_ms:
+            raise ValueError(
+                f"--election-timeout[{election_timeout_ms}ms] must be at least 5 times "
+                f"--heartbeat-interval[{heartbeat_interval_ms}ms]"
+            )
+        heartbeat = heartbeat_interval_ms / 1000
+        election = election_timeout_ms / 1000
+        return dataclasses.replace(
+            self,
+            append_entries_period=heartbeat,
+            election_timeout_min=election,
+            election_timeout_max=2 * election,
+            connection_timeout=max(self.connection_timeout, 2 * election),
+            leader_fallback_timeout=max(self.leader_fallback_timeout, 2 * election),
+        )
