@@ -42,6 +42,7 @@ from bench.cluster import report
 from bench.cluster.machine import ROOT, Machine, this_machine
 from bench.cluster.scenarios import BurstOptions, BurstResult, burst
 from bench.cluster.writes import WriteResult, run_writes
+from cli.launcher.roles import LOCAL_TIMINGS
 from cli.process import run_until_signalled
 
 RESULTS = ROOT / "bench" / "results"
@@ -137,7 +138,7 @@ def markdown(
         f"Machine: {machine.line()}. Clusters from `raftsman up` (3 stores, 2 API servers, "
         "2 schedulers, 2 controller managers, the launcher's local timings); simulated nodes "
         "in one `raftsman node-agent --runtime sim --sim-nodes N` process renewing their "
-        "Lease every second.",
+        f"Lease every {LOCAL_TIMINGS['node-lease-period']:g} s, as the launcher's node agents do.",
         "",
     ]
     if bursts:

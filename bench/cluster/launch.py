@@ -10,7 +10,7 @@ launcher's, started exactly as a user's ``raftsman up`` starts them.
 cluster's API servers: N simulated nodes in one process, as Kubernetes' kubemark runs
 hollow nodes. They renew their Lease as often as the launcher's own node agents
 (:data:`cli.launcher.roles.LOCAL_TIMINGS`), because the launcher's controller manager
-declares a node lost after 4 s without a renewal. The process leads its own process
+declares a node lost after its grace period without a renewal. The process leads its own process
 group and is stopped by it (SIGTERM, then SIGKILL) when the block ends.
 
 Every command runs with this interpreter and this checkout (``python -m cli.main``), so
