@@ -326,6 +326,7 @@ class _SyncObj(SyncObj):
     # pysyncobj's private fields we read or replace (name-mangled ``__raftLog`` etc.)
     _SyncObj__raftLog: Any
     _SyncObj__raftCommitIndex: int
+    _SyncObj__raftElectionDeadline: float
 
     def __init__(
         self,
@@ -710,6 +711,11 @@ class RaftCore:
         except SyncObjException as exc:
             raise BindFailed(f"cannot listen on {self.self_address}: {exc}") from exc
         so._rs_wrap_journal(self.journal_path, fsync=c.fsync)
+        if not self._peers and not so.otherNodes:
+            # Alone, nobody else can lead: stand at once rather than after a first election
+            # timeout (etcd fast-forwards its first election the same way). Members with
+            # peers wait, so that a restarted one does not depose a healthy leader.
+            so._SyncObj__raftElectionDeadline = 0.0
         self._so = so
         self._thread = threading.Thread(
             target=self._run, name=f"raft-{self.self_address}", daemon=True

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import trio
 from click.testing import CliRunner
 
 from cli.main import main
-from raftstore.replication import RaftConfig
+from raftstore.replication import RaftConfig, open_raft_node
+from raftstore.replication.listsm import ListStateMachine
+
+from .test_node import free_address
 
 
 def test_etcd_timings_set_heartbeat_and_a_randomized_election_timeout() -> None:
@@ -41,3 +47,19 @@ def test_the_store_refuses_timings_that_cannot_work(args: list[str], message: st
     result = CliRunner().invoke(main, ["store", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+async def test_a_member_alone_leads_without_waiting_for_an_election_timeout(
+    tmp_path: Path,
+) -> None:
+    slow = RaftConfig().with_etcd_timings(heartbeat_interval_ms=100, election_timeout_ms=5000)
+    async with open_raft_node(
+        self_address=free_address(),
+        peers=[],
+        data_dir=str(tmp_path / "alone"),
+        state_machine=ListStateMachine(),
+        config=slow,
+    ) as node:
+        with trio.fail_after(slow.election_timeout_min / 2):
+            await node.wait_leadership(is_leader=True)
+        assert await node.propose(b"x", timeout=5) == 1
