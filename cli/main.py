@@ -1,21 +1,58 @@
-"""The ``raftsman`` command: one entry point, a subcommand per component and verb."""
+"""The ``raftsman`` command: one entry point, a subcommand per component and verb.
+
+Every subcommand lives in its own module and is imported only when it runs (or when
+``--help`` lists them all): ``raftsman get`` does not pay for importing the store, the
+launcher or the chaos harness. The table below is the whole command set.
+"""
 
 from __future__ import annotations
 
-from importlib import metadata
+import importlib
 
 import click
 
+from cli.kubectl import COMMANDS as KUBECTL_COMMANDS
+
+COMMANDS: dict[str, str] = {
+    "store": "cli.store:store",
+    "apiserver": "cli.apiserver:apiserver",
+    "scheduler": "cli.scheduler:scheduler",
+    "controller-manager": "cli.controller_manager:controller_manager",
+    "node-agent": "cli.node_agent:node_agent",
+    "up": "cli.launcher.commands:up",
+    "down": "cli.launcher.commands:down",
+    "status": "cli.launcher.commands:status",
+    "supervise": "cli.launcher.commands:supervise",
+    "chaos": "cli.chaos:chaos",
+    **KUBECTL_COMMANDS,
+}
+
 
 def _version() -> str:
+    from importlib import metadata
+
     try:
         return metadata.version("raftsman")
     except metadata.PackageNotFoundError:
         return "0+unknown"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(_version(), prog_name="raftsman")
+class LazyGroup(click.Group):
+    """A group whose subcommands (:data:`COMMANDS`) are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module, _, attribute = COMMANDS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="raftsman", prog_name="raftsman")
 def main() -> None:
     """Raftsman: a Kubernetes-style cluster manager on an etcd-compatible Raft store."""
 
@@ -25,44 +62,6 @@ def version() -> None:
     """Print the client version."""
     click.echo(f"raftsman {_version()}")
 
-
-def _register() -> None:
-    from cli.store import store
-
-    main.add_command(store)
-
-    from cli.apiserver import apiserver
-
-    main.add_command(apiserver)
-
-    from cli.scheduler import scheduler
-
-    main.add_command(scheduler)
-
-    from cli.controller_manager import controller_manager
-
-    main.add_command(controller_manager)
-
-    from cli.node_agent import node_agent
-
-    main.add_command(node_agent)
-
-    from cli.launcher.commands import down, status, supervise, up
-
-    for command in (up, down, status, supervise):
-        main.add_command(command)
-
-    from cli.kubectl import commands
-
-    for command in commands():
-        main.add_command(command)
-
-    from cli.chaos import chaos
-
-    main.add_command(chaos)
-
-
-_register()
 
 if __name__ == "__main__":
     # `python -m cli.main` (how the launcher starts components) names itself like the

@@ -9,55 +9,32 @@ parses ``KIND NAME`` / ``kind/name`` arguments, :mod:`.manifests` reads ``-f`` f
 
 from __future__ import annotations
 
-import click
-
-
-def commands() -> list[click.Command]:
-    from .apiresources import api_resources
-    from .apply import apply, create, replace
-    from .clusterinfo import cluster_info
-    from .completion import completion
-    from .delete import delete
-    from .describe import describe
-    from .drain import drain
-    from .edit import edit
-    from .events import events
-    from .exec import exec_
-    from .explain import explain
-    from .get import get
-    from .label import annotate, label
-    from .logs import logs
-    from .nodes import cordon, taint, uncordon
-    from .patch import patch
-    from .rollout import rollout
-    from .scale import scale
-    from .setcmd import set_
-    from .top import top
-
-    return [
-        apply,
-        create,
-        delete,
-        get,
-        label,
-        annotate,
-        patch,
-        scale,
-        cordon,
-        uncordon,
-        taint,
-        api_resources,
-        rollout,
-        set_,
-        events,
-        describe,
-        drain,
-        explain,
-        completion,
-        edit,
-        replace,
-        cluster_info,
-        logs,
-        exec_,
-        top,
-    ]
+# Verb name -> "module:attribute" of its click command, imported only when the verb runs
+# (see cli.main's lazy group).
+COMMANDS: dict[str, str] = {
+    "annotate": "cli.kubectl.label:annotate",
+    "api-resources": "cli.kubectl.apiresources:api_resources",
+    "apply": "cli.kubectl.apply:apply",
+    "cluster-info": "cli.kubectl.clusterinfo:cluster_info",
+    "completion": "cli.kubectl.completion:completion",
+    "cordon": "cli.kubectl.nodes:cordon",
+    "create": "cli.kubectl.apply:create",
+    "delete": "cli.kubectl.delete:delete",
+    "describe": "cli.kubectl.describe:describe",
+    "drain": "cli.kubectl.drain:drain",
+    "edit": "cli.kubectl.edit:edit",
+    "events": "cli.kubectl.events:events",
+    "exec": "cli.kubectl.exec:exec_",
+    "explain": "cli.kubectl.explain:explain",
+    "get": "cli.kubectl.get:get",
+    "label": "cli.kubectl.label:label",
+    "logs": "cli.kubectl.logs:logs",
+    "patch": "cli.kubectl.patch:patch",
+    "replace": "cli.kubectl.apply:replace",
+    "rollout": "cli.kubectl.rollout:rollout",
+    "scale": "cli.kubectl.scale:scale",
+    "set": "cli.kubectl.setcmd:set_",
+    "taint": "cli.kubectl.nodes:taint",
+    "top": "cli.kubectl.top:top",
+    "uncordon": "cli.kubectl.nodes:uncordon",
+}

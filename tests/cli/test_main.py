@@ -1,0 +1,43 @@
+"""The ``raftsman`` entry point: every verb in the lazy command table resolves to the
+command of that name, and a verb runs without importing the other components."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from cli.main import COMMANDS, main
+from tests.cli.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_verb_resolves_to_its_command(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+
+
+def test_help_lists_every_verb_and_version_answers() -> None:
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--help"]).output
+    for name in (*COMMANDS, "version"):
+        assert f"\n  {name} " in listed
+    assert runner.invoke(main, ["--version"]).output.startswith("raftsman, version ")
+
+
+def test_a_verb_imports_only_what_it_needs() -> None:
+    probe = (
+        "import sys, runpy; sys.argv = ['raftsman', 'version'];\n"
+        "try:\n    runpy.run_module('cli.main', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('raftstore', 'node_agent', 'chaos', 'trio', 'grpc')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.splitlines()[-1] == "[]"
