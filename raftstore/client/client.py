@@ -39,7 +39,7 @@ from raftstore.client.results import (
     Status,
     TxnResult,
 )
-from raftstore.client.transport import Transport, open_transport, parse_endpoint
+from raftstore.client.transport import RETRY_WINDOW, Transport, open_transport, parse_endpoint
 from raftstore.client.watch import WatchFilter
 
 
@@ -331,12 +331,17 @@ async def open_client(
     *,
     tls: rpc.TlsConfig | None = None,
     timeout: float = 5.0,
+    retry_window: float = RETRY_WINDOW,
 ) -> AsyncIterator[Client]:
     """A :class:`Client` for ``endpoints`` (``"host:port"`` or ``"http://host:port"``).
 
     Calls go to the first endpoint until it fails. ``timeout`` is each attempt's gRPC
-    deadline, and how long a watch or keep-alive may go without reaching any endpoint.
-    Nothing connects until the first call, so an unreachable store surfaces there.
+    deadline, and how long a watch or keep-alive may go without reaching any endpoint;
+    ``retry_window`` how long a read (or a write that never left) keeps trying rounds of
+    every endpoint while none can serve it (:mod:`raftstore.client.transport`). Nothing
+    connects until the first call, so an unreachable store surfaces there.
     """
-    async with open_transport(endpoints, tls=tls, timeout=timeout) as transport:
+    async with open_transport(
+        endpoints, tls=tls, timeout=timeout, retry_window=retry_window
+    ) as transport:
         yield Client(transport)

@@ -8,11 +8,17 @@ or runs past its deadline, the next endpoint becomes current, round robin.
 Retry policy, by kind of call (the same stance as etcd's clientv3):
 
 * **Reads** (range outside a transaction, status, member list, lease TTL queries) are
-  idempotent: on UNAVAILABLE the call is retried at once on the next endpoint, trying
-  each endpoint at most once per call; when all fail, :class:`EndpointsUnavailable`.
+  idempotent: on UNAVAILABLE the call is retried at once on the next endpoint. When
+  every endpoint failed in a round (a leader was just lost and the others answer ``no
+  leader`` / ``leader changed`` until they elect one, or the whole store is restarting),
+  the client waits (50 ms, doubling up to 500 ms) and tries another round, for up to
+  ``retry_window`` seconds (3 s by default: an election takes one to two election
+  timeouts) -- as etcd's clientv3 retries reads until its context ends; then
+  :class:`EndpointsUnavailable`, naming each endpoint's last answer.
 * **Writes** (put, delete, txn, compact, lease grant and revoke) are retried on the next
   endpoint only when gRPC proves the request never left this process (``failed to
-  connect to all addresses``: no connection existed). Any other UNAVAILABLE -- the
+  connect to all addresses``: no connection existed), in rounds as above while it
+  keeps never leaving. Any other UNAVAILABLE -- the
   connection broke mid-call, ``request timed out``, ``leader changed`` -- raises
   :class:`Indeterminate`: the write may have been applied, and only the caller can tell
   whether repeating it is safe (a compare-and-swap on ``mod_revision`` usually is).
@@ -38,6 +44,11 @@ from google.protobuf import message as _message
 from proto import rpc
 from proto.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from raftstore.client.errors import EndpointsUnavailable, Indeterminate, translate
+
+RETRY_WINDOW = 3.0
+"""How long a call keeps trying rounds of every endpoint (see the module docstring)."""
+_ROUND_PAUSE_INITIAL = 0.05
+_ROUND_PAUSE_MAX = 0.5
 
 # gRPC's words for "no transport was available, so nothing was sent".
 _NEVER_SENT = ("failed to connect to all addresses", "DNS resolution failed")
@@ -66,12 +77,18 @@ class Transport:
     """Stubs on every endpoint; which endpoint is current; unary calls with failover."""
 
     def __init__(
-        self, endpoints: Sequence[str], channels: Sequence[rpc.Channel], *, timeout: float
+        self,
+        endpoints: Sequence[str],
+        channels: Sequence[rpc.Channel],
+        *,
+        timeout: float,
+        retry_window: float = RETRY_WINDOW,
     ) -> None:
         if not endpoints or len(endpoints) != len(channels):
             raise ValueError("need one channel per endpoint, and at least one endpoint")
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
+        self.retry_window = retry_window
         self._channels = tuple(channels)
         self._stubs: dict[tuple[int, type], Any] = {}
         self._current = 0
@@ -105,32 +122,43 @@ class Transport:
         self, stub_class: type, method: str, request: _message.Message, *, idempotent: bool
     ) -> Any:
         """Call ``method`` on the current endpoint, failing over as the policy above says."""
-        failures: list[str] = []
-        for _ in range(len(self.endpoints)):
-            index = self._current
-            call = getattr(self.stub(index, stub_class), method)
-            try:
-                return await call(request, timeout=self.timeout)
-            except rpc.RpcError as raw:
-                error = translate(raw)
-                if isinstance(error, rpc.DeadlineExceeded):
+        give_up_at = trio.current_time() + self.retry_window
+        pause = _ROUND_PAUSE_INITIAL
+        while True:
+            failures: dict[str, str] = {}
+            for _ in range(len(self.endpoints)):
+                index = self._current
+                call = getattr(self.stub(index, stub_class), method)
+                try:
+                    return await call(request, timeout=self.timeout)
+                except rpc.RpcError as raw:
+                    error = translate(raw)
+                    if isinstance(error, rpc.DeadlineExceeded):
+                        self.failed(index)
+                        raise error from None
+                    if not isinstance(error, rpc.Unavailable):
+                        raise error from None
                     self.failed(index)
-                    raise error from None
-                if not isinstance(error, rpc.Unavailable):
-                    raise error from None
-                self.failed(index)
-                if not idempotent and not never_sent(error):
-                    raise Indeterminate(
-                        f"{method} to {self.endpoints[index]} may or may not have been "
-                        f"applied: {error.message}"
-                    ) from error
-                failures.append(f"{self.endpoints[index]}: {error.message}")
-        raise EndpointsUnavailable(f"{method}: no endpoint available ({'; '.join(failures)})")
+                    if not idempotent and not never_sent(error):
+                        raise Indeterminate(
+                            f"{method} to {self.endpoints[index]} may or may not have been "
+                            f"applied: {error.message}"
+                        ) from error
+                    failures[self.endpoints[index]] = error.message
+            if trio.current_time() + pause > give_up_at:
+                detail = "; ".join(f"{e}: {m}" for e, m in failures.items())
+                raise EndpointsUnavailable(f"{method}: no endpoint available ({detail})")
+            await trio.sleep(pause)
+            pause = min(pause * 2, _ROUND_PAUSE_MAX)
 
 
 @asynccontextmanager
 async def open_transport(
-    endpoints: Sequence[str], *, tls: rpc.TlsConfig | None, timeout: float
+    endpoints: Sequence[str],
+    *,
+    tls: rpc.TlsConfig | None,
+    timeout: float,
+    retry_window: float = RETRY_WINDOW,
 ) -> AsyncIterator[Transport]:
     """A :class:`Transport` with a channel per endpoint; channels close when the block ends."""
     if isinstance(endpoints, str):
@@ -140,7 +168,7 @@ async def open_transport(
         raise ValueError("need at least one endpoint")
     async with AsyncExitStack() as stack:
         channels = [await stack.enter_async_context(rpc.connect(t, tls=tls)) for t in targets]
-        transport = Transport(targets, channels, timeout=timeout)
+        transport = Transport(targets, channels, timeout=timeout, retry_window=retry_window)
         try:
             yield transport
         finally:

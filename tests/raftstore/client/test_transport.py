@@ -40,9 +40,9 @@ class FakeChannel:
         return Stub()
 
 
-def transport(*channels: FakeChannel) -> Transport:
+def transport(*channels: FakeChannel, retry_window: float = 0) -> Transport:
     names = [f"127.0.0.1:{i + 1}" for i in range(len(channels))]
-    return Transport(names, channels, timeout=1)  # type: ignore[arg-type]
+    return Transport(names, channels, timeout=1, retry_window=retry_window)  # type: ignore[arg-type]
 
 
 async def test_reads_retry_any_unavailable_on_the_next_endpoint() -> None:
@@ -83,6 +83,34 @@ async def test_all_endpoints_down_and_other_errors() -> None:
     with pytest.raises(rpc.InvalidArgument):
         await t.unary(object, "Range", rpc_pb2.RangeRequest(), idempotent=True)
     assert t.current == 0
+
+
+async def test_rounds_continue_while_a_leader_is_elected(autojump_clock: object) -> None:
+    import trio
+
+    changed = rpc.Unavailable("etcdserver: leader changed")
+    no_leader = rpc.Unavailable("etcdserver: no leader")
+    a = FakeChannel([REFUSED, REFUSED, REFUSED])
+    b = FakeChannel([changed, no_leader, "ok"])
+    t = transport(a, b, retry_window=3)
+    start = trio.current_time()
+    assert await t.unary(object, "Range", rpc_pb2.RangeRequest(), idempotent=True) == "ok"
+    assert trio.current_time() - start == pytest.approx(0.05 + 0.1)  # two pauses
+    assert a.calls == ["Range"] * 3 and b.calls == ["Range"] * 3
+
+    # A write that never left is retried in rounds too; one that may have left is not.
+    t = transport(FakeChannel([REFUSED, "ok"]), FakeChannel([REFUSED]), retry_window=3)
+    assert await t.unary(object, "Put", rpc_pb2.PutRequest(), idempotent=False) == "ok"
+
+    # The window bounds the whole call; the error names each endpoint's last answer.
+    down = FakeChannel([REFUSED] * 100)
+    t = transport(down, FakeChannel([no_leader] * 100), retry_window=2)
+    start = trio.current_time()
+    with pytest.raises(EndpointsUnavailable) as caught:
+        await t.unary(object, "Range", rpc_pb2.RangeRequest(), idempotent=True)
+    assert trio.current_time() - start <= 2
+    assert "127.0.0.1:2: etcdserver: no leader" in caught.value.message
+    assert len(down.calls) > 3
 
 
 async def test_parse_endpoint() -> None:
