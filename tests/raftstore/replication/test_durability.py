@@ -69,12 +69,12 @@ def kill_all_cycles(
 
 
 def test_kill_all_members_keeps_acknowledged_writes(tmp_path: Path) -> None:
-    kill_all_cycles(tmp_path, cycles=20, writes=40, seed=1)
+    kill_all_cycles(tmp_path, cycles=8, writes=40, seed=1)
 
 
 def test_kill_all_members_with_fsync_group_commit(tmp_path: Path) -> None:
     # --fsync: appends are group-committed (one flush per batch, range msync)
-    kill_all_cycles(tmp_path, cycles=10, writes=40, seed=5, extra=("--fsync",))
+    kill_all_cycles(tmp_path, cycles=5, writes=40, seed=5, extra=("--fsync",))
 
 
 @pytest.mark.slow
