@@ -65,14 +65,14 @@ def _urls(value: str) -> tuple[str, ...]:
     "--heartbeat-interval",
     type=click.IntRange(min=1),
     default=None,
-    help="Milliseconds between the leader's heartbeats [default: RaftConfig's].",
+    help="Milliseconds between the leader's heartbeats [default: 100, as etcd].",
 )
 @click.option(
     "--election-timeout",
     type=click.IntRange(min=1),
     default=None,
     help="Milliseconds without a leader before a follower starts an election, randomized "
-    "up to twice that [default: RaftConfig's].",
+    "up to twice that [default: 1000, as etcd].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def store(

@@ -16,9 +16,11 @@ Only ``raftstore.replication._pysyncobj`` imports pysyncobj.
 
 Tuning (measured with ``python -m raftstore.replication.bench``: 3 members in one process
 on loopback, 2 vCPUs; full table in docs/replication.md). ``RaftConfig`` defaults --
-``use_batch=False``, ``tick_period=0.01``, heartbeat 0.05 s, elections 0.3-0.6 s --
-sequential propose p50 0.48 ms on the leader / 0.62 ms on a follower, p99 < 2 ms, 1.8k-2.9k
-writes/s with 64 concurrent proposers, first leader in ~0.3 s. ``use_batch=True``: 52 ms /
+``use_batch=False``, ``tick_period=0.01`` -- sequential propose p50 0.48 ms on the leader /
+0.62 ms on a follower, p99 < 2 ms, 1.8k-2.9k writes/s with 64 concurrent proposers.
+Heartbeat 0.1 s and elections after 1-2 s of silence are etcd's (0.05 s and 0.3-0.6 s
+elected new leaders over every half-second stall of a loaded machine; a leader failover
+now takes 1.2-2.1 s instead of 0.4-1 s). ``use_batch=True``: 52 ms /
 103 ms per write, 1.1k writes/s. pysyncobj's own defaults: 101 ms / 203 ms, 0.6k writes/s.
 ``fsync=True``: 1.25 ms p50, ~1.1k writes/s.
 

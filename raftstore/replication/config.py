@@ -14,20 +14,26 @@ class RaftConfig:
     #: Longest the raft thread sleeps in its poller between two ticks. Socket events and new
     #: proposals (``use_batch=False``) wake it earlier, so this only bounds timer latency.
     tick_period: float = 0.01
-    #: Heartbeat (empty append_entries) interval of the leader.
-    append_entries_period: float = 0.05
-    #: A follower that hears no leader for a random time in [min, max) starts an election.
-    election_timeout_min: float = 0.3
-    election_timeout_max: float = 0.6
+    #: Heartbeat (empty append_entries) interval of the leader (etcd: 100 ms).
+    append_entries_period: float = 0.1
+    #: A follower that hears no leader for a random time in [min, max) starts an election
+    #: (etcd: 1 s, randomized up to 2 s). 0.3-0.6 s elected a new leader whenever a member
+    #: stalled for half a second -- a journal flush on a busy disk, a starved CPU -- up to
+    #: 27 times in one 1,000-pod burst; see docs/replication.md.
+    election_timeout_min: float = 1.0
+    election_timeout_max: float = 2.0
     #: pysyncobj's ``appendEntriesUseBatch``: True waits for the next heartbeat to ship new
     #: entries (≈ append_entries_period per write), False ships them at once.
     use_batch: bool = False
-    #: A connection that receives nothing for this long is dropped.
-    connection_timeout: float = 2.0
+    #: A connection that receives nothing for this long is dropped. Twice the longest
+    #: election timeout, so that a peer that stalls for about as long as an election
+    #: timeout still finds its connections, and the heartbeats queued in them, afterwards.
+    connection_timeout: float = 4.0
     #: How often to retry connecting to an unreachable member.
     connection_retry: float = 0.2
-    #: A leader that heard from no majority for this long steps down.
-    leader_fallback_timeout: float = 1.5
+    #: A leader that heard from no majority for this long steps down (no sooner than its
+    #: followers could elect another).
+    leader_fallback_timeout: float = 2.0
     #: Capacity of the proposal queue of the raft thread (``QueueFull`` beyond it).
     commands_queue_size: int = 100_000
     #: Snapshot (log compaction) after this many log entries ...
@@ -69,7 +75,8 @@ class RaftConfig:
         ``--heartbeat-interval`` is the leader's heartbeat period; ``--election-timeout``
         the silence after which a follower starts an election, randomized (as etcd does)
         over [timeout, 2 x timeout). Connections are dropped, and a leader cut off from
-        its majority steps down, no sooner than a follower could start an election.
+        its majority steps down, no sooner than a follower could start an election
+        (connections: not before twice that).
         ``ValueError`` names the flag when a value cannot work (etcd's rule: the election
         timeout at least 5 heartbeats).
         """
@@ -89,6 +96,6 @@ class RaftConfig:
             append_entries_period=heartbeat,
             election_timeout_min=election,
             election_timeout_max=2 * election,
-            connection_timeout=max(self.connection_timeout, 2 * election),
+            connection_timeout=max(self.connection_timeout, 4 * election),
             leader_fallback_timeout=max(self.leader_fallback_timeout, 2 * election),
         )

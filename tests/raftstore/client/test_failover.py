@@ -115,7 +115,9 @@ async def test_watch_resume_into_compacted_history(rpc_loop: None, store3: Store
 
 async def test_keepalive_survives_losing_its_endpoint(rpc_loop: None, store3: StoreCluster) -> None:
     async with open_client(store3.endpoints) as client:
-        lease = await client.grant(3)
+        # longer than a leader failover (an election timeout of 1-2 s, then the client's
+        # move to another member), as a lease must be to survive one
+        lease = await client.grant(5)
         with trio.fail_after(30):
             async with client.keepalive(lease.id) as keeper:
                 store3.kill(0)

@@ -16,8 +16,10 @@ from .test_node import Trio, leader_of, wait_until
 async def test_a_follower_paused_past_its_election_timeout_starts_no_election(
     tmp_path: Path,
 ) -> None:
-    config = RaftConfig()  # elections after 0.3-0.6 s of silence
+    # elections after 0.3-0.6 s of silence; connections dropped only after 4 s
+    config = RaftConfig().with_etcd_timings(heartbeat_interval_ms=50, election_timeout_ms=300)
     pause = config.election_timeout_max + 0.6
+    assert pause < config.connection_timeout
     t = Trio(tmp_path)
     async with AsyncExitStack() as stack:
         nodes = [await t.open(stack, i, config=config) for i in range(3)]

@@ -20,12 +20,18 @@ def test_etcd_timings_set_heartbeat_and_a_randomized_election_timeout() -> None:
     assert config.append_entries_period == 0.1
     assert (config.election_timeout_min, config.election_timeout_max) == (1.0, 2.0)
     # no connection dropped, no leader stepping down, before a follower could elect
-    assert config.connection_timeout >= 2.0 and config.leader_fallback_timeout >= 2.0
+    assert config.leader_fallback_timeout >= 2.0 and config.connection_timeout >= 4.0
     assert config.fsync == RaftConfig().fsync  # everything else kept
 
     short = RaftConfig().with_etcd_timings(heartbeat_interval_ms=20, election_timeout_ms=100)
     assert (short.election_timeout_min, short.election_timeout_max) == (0.1, 0.2)
     assert short.connection_timeout == RaftConfig().connection_timeout
+
+
+def test_the_defaults_are_etcds_100_ms_heartbeat_and_1000_ms_election_timeout() -> None:
+    # what `raftsman store --help` promises
+    etcd = RaftConfig().with_etcd_timings(heartbeat_interval_ms=100, election_timeout_ms=1000)
+    assert RaftConfig() == etcd
 
 
 def test_an_election_timeout_under_five_heartbeats_is_refused() -> None:
