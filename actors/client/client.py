@@ -267,8 +267,8 @@ class ApiClient:
             return result
         if len(unreachable) == count:
             raise errors.Unreachable(
-                f"cannot reach the API server at {', '.join(unreachable)}",
-                addresses=tuple(unreachable),
+                f"cannot reach the API server at {', '.join(self.addresses)}",
+                addresses=self.addresses,
             )
         if count == 1:
             raise errors.ServiceUnavailable(failures[0])
