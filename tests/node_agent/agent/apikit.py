@@ -1,60 +1,69 @@
-"""Fixtures for node agent tests against a real API server on a real raftstore member.
+"""Helpers for node agent tests against a real API server on a real raftstore member (the
+fixtures ``store``, ``server``, ``api``, ``ns`` and ``process_runtime`` of this folder's
+conftest.py). The store is shared by a module's tests, so every test works in its own
+namespace and on nodes with names of its own (:func:`node_name`).
 
-Import the fixtures into a test module (``from tests.node_agent.agent.apikit import
-api, ns, server, store  # noqa: F401``). The store is shared by the module's tests, so
-every test works in its own namespace and on nodes with names of its own.
+:func:`start_agent` starts a real :class:`NodeAgent` on those (with short lease and
+back-off periods, and no service proxy unless asked); the other helpers build pods bound
+to a node, poll for what the API server shows of them, and read what their containers
+wrote into a hostPath directory of the test (:func:`lines`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from functools import partial
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
-from actors.apiserver.server import run_apiserver
-from actors.client import ApiClient, NotFound, open_api_client
-from node_agent.runtime.process import ProcessRuntime
-from proto import rpc
+from actors.client import ApiClient, NotFound
+from node_agent.agent.agent import AgentOptions, NodeAgent
+from node_agent.pods.images import ImageCatalog
+from node_agent.runtime.base import ContainerRuntime
 from proto.k8s import core_pb2
-from tests.support.raftstore import raftstore_cluster
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
-
-
-@pytest.fixture
-async def server(nursery: trio.Nursery, store: tuple[str, ...]) -> rpc.Server:
-    started: rpc.Server = await nursery.start(
-        partial(run_apiserver, etcd_endpoints=store, bookmark_interval=0.2)
-    )
-    return started
-
-
-@pytest.fixture
-async def api(server: rpc.Server) -> AsyncIterator[ApiClient]:
-    async with open_api_client(server.address, timeout=20) as client:
-        yield client
-
-
-@pytest.fixture
-async def ns(api: ApiClient) -> str:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    namespace = core_pb2.Namespace(api_version="v1", kind="Namespace")
-    namespace.metadata.name = name
-    await api.create(namespace)
-    return name
 
 
 def node_name() -> str:
     return f"node-{uuid.uuid4().hex[:8]}"
+
+
+AGENT_OPTIONS = AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False)
+"""What :func:`start_agent` runs with unless told otherwise: a Lease renewed every second,
+back-off capped at a second, no service proxy."""
+
+
+async def start_agent(
+    nursery: trio.Nursery,
+    api: ApiClient,
+    tmp_path: Path,
+    runtime: ContainerRuntime,
+    *,
+    name: str | None = None,
+    catalog: ImageCatalog | None = None,
+    port: int | None = None,
+    **options: Any,
+) -> NodeAgent:
+    """Start a node agent in ``nursery`` with its data under ``tmp_path/node``; returns once
+    it is registered and syncing its pods.
+
+    ``name`` defaults to a fresh node name; ``options`` are :class:`AgentOptions` fields
+    that replace those of :data:`AGENT_OPTIONS`; ``port`` serves the agent's API (0: a free
+    port).
+    """
+    agent = NodeAgent(
+        api,
+        name=name or node_name(),
+        runtime=runtime,
+        data_dir=tmp_path / "node",
+        options=replace(AGENT_OPTIONS, **options),
+        catalog=catalog,
+        port=port,
+    )
+    started: NodeAgent = await nursery.start(agent.run)
+    return started
 
 
 def bound_pod(
@@ -103,26 +112,38 @@ async def get_pod(api: ApiClient, namespace: str, name: str) -> core_pb2.Pod | N
         return None
 
 
+async def in_phase(
+    api: ApiClient, namespace: str, name: str, phase: str = "Running"
+) -> core_pb2.Pod | None:
+    """The pod if it exists and is in ``phase``, else None (for :func:`poll`)."""
+    pod = await get_pod(api, namespace, name)
+    return pod if pod is not None and pod.status.phase == phase else None
+
+
+async def gone(api: ApiClient, namespace: str, name: str) -> bool:
+    return await get_pod(api, namespace, name) is None
+
+
+async def events(api: ApiClient, namespace: str, reason: str) -> list[core_pb2.Event]:
+    """The namespace's events with ``reason``."""
+    listed = (await api.list("Event", namespace=namespace)).items
+    return [e for e in listed if e.reason == reason]
+
+
+def lines(path: Path) -> list[str]:
+    """The lines of the file at ``path``; none while it does not exist."""
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
 def container(pod: core_pb2.Pod | None, name: str = "c0") -> core_pb2.ContainerStatus:
     if pod is not None:
         for status in (*pod.status.init_container_statuses, *pod.status.container_statuses):
             if status.name == name:
                 return status
     return core_pb2.ContainerStatus()
-
-
-@pytest.fixture
-async def process_runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
-    """A process runtime under ``tmp_path/node/containers``; every container it still runs
-    after the test is killed (by process group, through the runtime)."""
-    runtime = ProcessRuntime(state_dir=tmp_path / "node" / "containers")
-    try:
-        yield runtime
-    finally:
-        with trio.CancelScope(shield=True):
-            for info in await runtime.containers():
-                if info.status.running:
-                    await runtime.stop(info.id, grace=0)
 
 
 def host_path_volume(pod: core_pb2.Pod, name: str, path: Path, mount_path: str) -> None:

@@ -1,15 +1,18 @@
-"""Fakes and builders for pod worker tests: the seams of :class:`PodContext`.
+"""Fakes and builders for pod worker and pod manager tests: the seams of :class:`PodContext`.
 
 The worker runs for real on the sim runtime (trio's clock), real volumes and a real pod IP
 allocator under a temporary directory; only the API server side is faked: statuses and
-events are recorded, the final delete is recorded.
+events are recorded, the final delete is recorded. :class:`ScriptedRuntime` is the sim
+runtime with exec probes and hooks whose outcome the test sets. :func:`start_worker` and
+:func:`start_manager` run a worker or a pod manager on a :class:`Kit`; :func:`make_pod`
+and :func:`deleting` build the pods they are given.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,13 @@ import trio
 
 from actors.client import Deleted
 from node_agent.agent.context import PodContext, Timings
+from node_agent.agent.pods import PodManager
+from node_agent.agent.podworker import PodWorker
 from node_agent.network import PodIPAllocator
 from node_agent.pods.images import ImageCatalog
 from node_agent.pods.sources import StaticSources
 from node_agent.pods.volumes import PodVolumes
-from node_agent.runtime.base import ContainerRuntime
+from node_agent.runtime.base import ContainerId, ContainerRuntime, OutputSink
 from node_agent.runtime.sim import SimRuntime
 from proto.k8s import core_pb2
 
@@ -72,6 +77,39 @@ class FakeApi:
         return Deleted(object=core_pb2.Pod(), pending=False)
 
 
+class ScriptedRuntime(SimRuntime):
+    """exec of ``["check", <name>]`` exits with ``codes[name]`` (default 0); every exec is logged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.codes: dict[str, int] = {}
+        self.execs: list[tuple[float, tuple[str, ...]]] = []
+
+    async def exec(
+        self,
+        container_id: ContainerId,
+        argv: Sequence[str],
+        *,
+        stdin: AsyncIterable[bytes] | None = None,
+        stdout: OutputSink | None = None,
+        stderr: OutputSink | None = None,
+    ) -> int:
+        self.execs.append((trio.current_time(), tuple(argv)))
+        if len(argv) == 2 and argv[0] == "check":
+            await trio.lowlevel.checkpoint()
+            if stdout is not None:
+                await stdout(f"check {argv[1]}".encode())
+            return self.codes.get(argv[1], 0)
+        return await super().exec(container_id, argv, stdin=stdin, stdout=stdout, stderr=stderr)
+
+
+def probe(target: core_pb2.Probe, name: str, *, period: int = 1, failure: int = 3) -> None:
+    """Make ``target`` an exec probe of :class:`ScriptedRuntime`'s ``check <name>``."""
+    target.exec.command.extend(["check", name])
+    target.period_seconds = period
+    target.failure_threshold = failure
+
+
 class Kit:
     """A PodContext on fakes, plus what the fakes recorded."""
 
@@ -109,6 +147,24 @@ class Kit:
         return self.status.latest.get(pod.metadata.uid, core_pb2.PodStatus())
 
 
+async def start_worker(nursery: trio.Nursery, kit: Kit, pod: core_pb2.Pod) -> PodWorker:
+    """Run a pod worker for ``pod``, adopting what the runtime already runs of it."""
+    adopted = [i for i in await kit.runtime.containers() if i.spec.pod_uid == pod.metadata.uid]
+    worker = PodWorker(kit.ctx, pod, adopted=adopted)
+    nursery.start_soon(worker.run)
+    return worker
+
+
+async def start_manager(nursery: trio.Nursery, kit: Kit, *listed: core_pb2.Pod) -> PodManager:
+    """Run a pod manager on ``kit`` whose first list of pods is ``listed``."""
+    manager = PodManager(kit.ctx)
+    await nursery.start(manager.run)
+    for pod in listed:
+        manager.pod_changed(pod)
+    manager.synced()
+    return manager
+
+
 _counter = itertools.count()
 
 
@@ -141,6 +197,15 @@ def make_pod(
             for key, value in (env or {}).items():
                 container.env.add(name=key, value=value)
     return pod
+
+
+def deleting(pod: core_pb2.Pod, grace: int) -> core_pb2.Pod:
+    """A copy of ``pod`` as the API server shows it once deleted with ``grace`` seconds."""
+    copy = core_pb2.Pod()
+    copy.CopyFrom(pod)
+    copy.metadata.deletion_timestamp.GetCurrentTime()
+    copy.metadata.deletion_grace_period_seconds = grace
+    return copy
 
 
 async def eventually(

@@ -15,17 +15,26 @@ import pytest
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
-from node_agent.agent.pods import PodManager
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, get_pod, node_name, poll
-from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
-from tests.node_agent.agent.test_worker_probes import ScriptedRuntime
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
+from tests.node_agent.agent.apikit import (
+    bound_pod,
+    events,
+    get_pod,
+    in_phase,
+    node_name,
+    poll,
+    start_agent,
+)
+from tests.node_agent.agent.kit import (
+    Kit,
+    ScriptedRuntime,
+    container_status,
+    deleting,
+    eventually,
+    make_pod,
+    start_manager,
+)
 
 T0 = 1_700_000_000
 
@@ -58,13 +67,9 @@ async def test_pods_over_capacity_are_rejected_oldest_first(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
 ) -> None:
     kit = node_kit(tmp_path, max_pods=2)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
     # Listed in an order unrelated to their age.
     newest, oldest, middle = pod_at("a", 30), pod_at("b", 10), pod_at("c", 20)
-    for pod in (newest, oldest, middle):
-        manager.pod_changed(pod)
-    manager.synced()
+    manager = await start_manager(nursery, kit, newest, oldest, middle)
     await eventually(lambda: phase(kit, oldest) == phase(kit, middle) == "Running")
     await eventually(lambda: phase(kit, newest) == "Failed")
     status = kit.status_of(newest)
@@ -78,11 +83,7 @@ async def test_pods_over_capacity_are_rejected_oldest_first(
     assert phase(kit, newest) == "Failed"
 
     # A slot frees up: a new pod is admitted, the rejected one is not tried again.
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(oldest)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 1
-    manager.pod_changed(deleting)
+    manager.pod_changed(deleting(oldest, grace=1))
     await eventually(lambda: manager.worker("default", "b") is None)
     manager.pod_changed(newest)  # e.g. a label changed
     late = pod_at("d", 40)
@@ -96,9 +97,7 @@ async def test_two_pods_racing_for_the_last_slot_the_older_wins(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
 ) -> None:
     kit = node_kit(tmp_path, max_pods=2)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
-    manager.synced()
+    manager = await start_manager(nursery, kit)
     first = pod_at("first", 0)
     manager.pod_changed(first)
     await eventually(lambda: phase(kit, first) == "Running")
@@ -113,9 +112,7 @@ async def test_finished_pods_free_their_slot(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
 ) -> None:
     kit = node_kit(tmp_path, max_pods=1)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
-    manager.synced()
+    manager = await start_manager(nursery, kit)
     job = pod_at("job", 0, "sleep 5")
     job.spec.restart_policy = "Never"
     manager.pod_changed(job)
@@ -131,22 +128,14 @@ async def test_readopted_pods_are_always_admitted(
     kit = Kit(tmp_path)  # no pod limit
     pods = [pod_at(f"p{i}", i) for i in range(3)]
     async with trio.open_nursery() as nursery:
-        manager = PodManager(kit.ctx)
-        await nursery.start(manager.run)
-        for pod in pods:
-            manager.pod_changed(pod)
-        manager.synced()
+        await start_manager(nursery, kit, *pods)
         await eventually(lambda: all(phase(kit, p) == "Running" for p in pods))
         nursery.cancel_scope.cancel()  # the agent stops; its containers keep running
     # Restarted with room for two pods only, plus a new, older pod in the first list.
     kit2 = node_kit(tmp_path, max_pods=2, kit=Kit(tmp_path, runtime=kit.runtime))
     newcomer = pod_at("newcomer", -10)
     async with trio.open_nursery() as nursery:
-        manager = PodManager(kit2.ctx)
-        await nursery.start(manager.run)
-        for pod in (newcomer, *pods):
-            manager.pod_changed(pod)
-        manager.synced()
+        await start_manager(nursery, kit2, newcomer, *pods)
         await eventually(lambda: phase(kit2, newcomer) == "Failed")
         assert kit2.status_of(newcomer).message.endswith("used: 3, capacity: 2")
         await eventually(lambda: all(phase(kit2, p) == "Running" for p in pods))
@@ -168,9 +157,7 @@ async def test_evicted_pod_is_stopped_for_good_and_kept_as_failed(
 ) -> None:
     runtime = ScriptedRuntime()
     kit = Kit(tmp_path, runtime=runtime)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
-    manager.synced()
+    manager = await start_manager(nursery, kit)
     pod = pod_at("web", 0, "sleep infinity")
     pod.spec.termination_grace_period_seconds = 20
     pod.spec.init_containers.add(
@@ -204,11 +191,7 @@ async def test_evicted_pod_is_stopped_for_good_and_kept_as_failed(
     assert not manager.evict(pod.metadata.uid, "Evicted", EVICTED)  # once only
     assert not manager.evict("no-such-uid", "Evicted", EVICTED)
     # Deleting the evicted pod finishes it like any other.
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 20
-    manager.pod_changed(deleting)
+    manager.pod_changed(deleting(pod, grace=20))
     await eventually(lambda: kit.api.deleted)
     assert kit.api.deleted == [("default", "web", 0, pod.metadata.uid)]
 
@@ -218,9 +201,7 @@ async def test_eviction_kills_after_the_pods_grace_period(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock, grace: int
 ) -> None:
     kit = Kit(tmp_path)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
-    manager.synced()
+    manager = await start_manager(nursery, kit)
     pod = make_pod("sleep infinity", env={"SIM_IGNORE_TERM": "1"}, grace=grace, name="stubborn")
     manager.pod_changed(pod)
     await eventually(lambda: phase(kit, pod) == "Running")
@@ -245,14 +226,7 @@ async def test_node_with_max_pods_rejects_the_extra_pod(
     # Both pods are bound before the node starts: its first list holds both.
     await api.create(bound_pod("a-first", ns, name, "sleep infinity"))
     await api.create(bound_pod("b-second", ns, name, "sleep infinity"))
-    agent = NodeAgent(
-        api,
-        name=name,
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False, max_pods=1),
-    )
-    await nursery.start(agent.run)
+    await start_agent(nursery, api, tmp_path, process_runtime, name=name, max_pods=1)
     node = await api.get(core_pb2.Node, name)
     assert node.status.allocatable["pods"] == "1"
 
@@ -272,11 +246,7 @@ async def test_node_with_max_pods_rejects_the_extra_pod(
     running = [i.spec.pod_name for i in await process_runtime.containers() if i.status.running]
     assert running == ["a-first"]
 
-    async def rejection_events() -> list[core_pb2.Event]:
-        events = (await api.list("Event", namespace=ns)).items
-        return [e for e in events if e.reason == "OutOfpods"]
-
-    (event,) = await poll(rejection_events)
+    (event,) = await poll(lambda: events(api, ns, "OutOfpods"))
     assert event.type == "Warning" and event.involved_object.name == "b-second"
 
 
@@ -287,37 +257,18 @@ async def test_evicted_pod_on_a_real_node(
     ns: str,
     process_runtime: ProcessRuntime,
 ) -> None:
-    agent = NodeAgent(
-        api,
-        name=node_name(),
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False),
-    )
-    await nursery.start(agent.run)
+    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     await api.create(bound_pod("scratch", ns, agent.name, "sleep infinity", grace=5))
 
-    async def running() -> core_pb2.Pod | None:
-        pod = await get_pod(api, ns, "scratch")
-        return pod if pod is not None and pod.status.phase == "Running" else None
-
-    pod = await poll(running, timeout=20)
+    pod = await poll(lambda: in_phase(api, ns, "scratch"), timeout=20)
     assert agent.pods is not None
     assert agent.pods.evict(pod.metadata.uid, "Evicted", EVICTED)
 
-    async def evicted() -> core_pb2.Pod | None:
-        pod = await get_pod(api, ns, "scratch")
-        return pod if pod is not None and pod.status.phase == "Failed" else None
-
-    failed = await poll(evicted, timeout=20)
+    failed = await poll(lambda: in_phase(api, ns, "scratch", "Failed"), timeout=20)
     assert (failed.status.reason, failed.status.message) == ("Evicted", EVICTED)
     terminated = failed.status.container_statuses[0].state.terminated
     assert terminated.exit_code == 143  # SIGTERM
     assert not [i for i in await process_runtime.containers() if i.status.running]
 
-    async def eviction_events() -> list[core_pb2.Event]:
-        events = (await api.list("Event", namespace=ns)).items
-        return [e for e in events if e.reason == "Evicted"]
-
-    (event,) = await poll(eviction_events)
+    (event,) = await poll(lambda: events(api, ns, "Evicted"))
     assert event.type == "Warning" and event.message == EVICTED

@@ -15,10 +15,15 @@ from actors.client import ApiClient
 from node_agent.agent.agent import AgentOptions, NodeAgent
 from node_agent.runtime.sim import SimRuntime
 from proto.k8s import coordination_pb2, core_pb2
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, container, get_pod, node_name, poll
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
+from tests.node_agent.agent.apikit import (
+    bound_pod,
+    container,
+    get_pod,
+    gone,
+    in_phase,
+    node_name,
+    poll,
+)
 
 FAST = AgentOptions(
     lease_period=0.2,
@@ -199,23 +204,14 @@ async def test_deleting_a_pod_stops_its_containers_then_removes_it(
     await api.create(
         bound_pod("stubborn", ns, name, "sleep infinity", env={"SIM_IGNORE_TERM": "1"}, grace=1)
     )
-    await poll(lambda: _phase_is(api, ns, "stubborn", "Running"))
+    await poll(lambda: in_phase(api, ns, "stubborn", "Running"))
     deleted = await api.delete(core_pb2.Pod, "stubborn", namespace=ns)
     assert deleted.pending  # the node agent finishes the deletion
     began = trio.current_time()
-    await poll(lambda: _gone(api, ns, "stubborn"))
+    await poll(lambda: gone(api, ns, "stubborn"))
     assert trio.current_time() - began >= 0.9  # SIGTERM ignored: killed after the grace
     assert await agent.runtime.containers() == []
     await poll(lambda: agent.pods is not None and len(agent.pods) == 0)
-
-
-async def _phase_is(api: ApiClient, ns: str, name: str, phase: str) -> bool:
-    pod = await get_pod(api, ns, name)
-    return pod is not None and pod.status.phase == phase
-
-
-async def _gone(api: ApiClient, ns: str, name: str) -> bool:
-    return await get_pod(api, ns, name) is None
 
 
 async def test_a_pod_replaced_under_the_same_name_is_another_pod(
@@ -224,11 +220,11 @@ async def test_a_pod_replaced_under_the_same_name_is_another_pod(
     name = node_name()
     await start_agent(nursery, api, tmp_path, name)
     first = await api.create(bound_pod("p", ns, name, "sleep infinity", grace=0))
-    await poll(lambda: _phase_is(api, ns, "p", "Running"))
+    await poll(lambda: in_phase(api, ns, "p", "Running"))
     await api.delete(core_pb2.Pod, "p", namespace=ns, grace_period_seconds=0)
     second = await api.create(bound_pod("p", ns, name, "sleep 0.1; exit 0", restart_policy="Never"))
     assert second.metadata.uid != first.metadata.uid
-    await poll(lambda: _phase_is(api, ns, "p", "Succeeded"))
+    await poll(lambda: in_phase(api, ns, "p", "Succeeded"))
 
 
 async def test_orphaned_containers_are_removed_on_start(
@@ -241,8 +237,8 @@ async def test_orphaned_containers_are_removed_on_start(
         await inner.start(agent.run)
         await api.create(bound_pod("keep", ns, name, "sleep infinity"))
         await api.create(bound_pod("drop", ns, name, "sleep infinity", grace=0))
-        await poll(lambda: _phase_is(api, ns, "keep", "Running"))
-        await poll(lambda: _phase_is(api, ns, "drop", "Running"))
+        await poll(lambda: in_phase(api, ns, "keep", "Running"))
+        await poll(lambda: in_phase(api, ns, "drop", "Running"))
         inner.cancel_scope.cancel()  # the agent goes away, its containers stay
     keep_ids = {i.id for i in await runtime.containers() if i.spec.pod_name == "keep"}
     await api.delete(core_pb2.Pod, "drop", namespace=ns, grace_period_seconds=0)

@@ -11,23 +11,11 @@ import pytest
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
+from node_agent.agent.agent import NodeAgent
 from node_agent.pods.volumes import MEMORY_ROOT, filesystem_type
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, get_pod, node_name, poll
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
-
-OPTIONS = AgentOptions(
-    lease_period=1.0,
-    node_status_update_frequency=1.0,
-    max_backoff=1.0,
-    proxy=False,
-    eviction_period=0.5,
-)
+from tests.node_agent.agent.apikit import bound_pod, events, get_pod, in_phase, poll, start_agent
 
 
 @pytest.fixture
@@ -35,10 +23,14 @@ async def agent(
     nursery: trio.Nursery, api: ApiClient, tmp_path: Path, process_runtime: ProcessRuntime
 ) -> AsyncIterator[NodeAgent]:
     """A node agent on the process runtime; its memory volumes are removed after the test."""
-    node = NodeAgent(
-        api, name=node_name(), runtime=process_runtime, data_dir=tmp_path / "node", options=OPTIONS
+    started = await start_agent(
+        nursery,
+        api,
+        tmp_path,
+        process_runtime,
+        node_status_update_frequency=1.0,
+        eviction_period=0.5,
     )
-    started: NodeAgent = await nursery.start(node.run)
     try:
         yield started
     finally:
@@ -70,11 +62,7 @@ async def test_a_pod_writing_past_its_emptydir_size_limit_is_evicted(
     empty_dir(pod, "scratch", "/data", size_limit="1Mi")
     await api.create(pod)
 
-    async def failed() -> core_pb2.Pod | None:
-        current = await get_pod(api, ns, "filler")
-        return current if current is not None and current.status.phase == "Failed" else None
-
-    current = await poll(failed, timeout=30)
+    current = await poll(lambda: in_phase(api, ns, "filler", "Failed"), timeout=30)
     assert current.status.reason == "Evicted"
     assert current.status.message == 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". '
     uid = current.metadata.uid
@@ -86,10 +74,9 @@ async def test_a_pod_writing_past_its_emptydir_size_limit_is_evicted(
         )
 
     await poll(stopped, timeout=20)
-    events = (await api.list("Event", namespace=ns)).items
     assert any(
-        e.reason == "Evicted" and e.type == "Warning" and e.involved_object.name == "filler"
-        for e in events
+        e.type == "Warning" and e.involved_object.name == "filler"
+        for e in await events(api, ns, "Evicted")
     )
     assert agent.eviction is not None
     assert [(o.pod, o.volume, o.limit) for o in agent.eviction.evicted] == [

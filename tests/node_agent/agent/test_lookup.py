@@ -7,30 +7,21 @@ from pathlib import Path
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
-from node_agent.agent.pods import PodManager
 from node_agent.runtime.process import ProcessRuntime
 from proto import rpc
 from proto.k8s import core_pb2
 from proto.node import node_agent_pb2 as pb
 from proto.node import node_agent_pb2_grpc
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, container, get_pod, node_name, poll
-from tests.node_agent.agent.kit import Kit, eventually, make_pod
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
+from tests.node_agent.agent.apikit import bound_pod, container, get_pod, poll, start_agent
+from tests.node_agent.agent.kit import Kit, eventually, make_pod, start_manager
 
 
 async def test_lookup_answers_from_the_workers(
     tmp_path: Path, nursery: trio.Nursery, autojump_clock: trio.abc.Clock
 ) -> None:
     kit = Kit(tmp_path)
-    manager = PodManager(kit.ctx)
-    await nursery.start(manager.run)
     pod = make_pod("sleep infinity", "sleep 1; exit 1", init=("true",), name="web")
-    manager.pod_changed(pod)
-    manager.synced()
+    manager = await start_manager(nursery, kit, pod)
     await eventually(lambda: (r := manager.find("default", "web", "c1")) is not None and r.running)
     assert manager.pods() == [("default", "web")]
     assert manager.default_container("default", "web") == "c0"
@@ -54,15 +45,7 @@ async def test_agent_api_serves_logs_of_current_and_previous_instances(
     ns: str,
     process_runtime: ProcessRuntime,
 ) -> None:
-    agent = NodeAgent(
-        api,
-        name=node_name(),
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False),
-        port=0,
-    )
-    await nursery.start(agent.run)
+    agent = await start_agent(nursery, api, tmp_path, process_runtime, port=0)
     assert agent.server is not None
     port = agent.server.port
     node = await api.get(core_pb2.Node, agent.name)

@@ -12,27 +12,29 @@ from pathlib import Path
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
 from node_agent.agent.containers import HASH_LABEL
-from node_agent.agent.podworker import PodWorker
 from node_agent.pods.images import DEFAULT_PATH, Image, ImageCatalog
 from node_agent.runtime.base import ContainerSpec
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, get_pod, host_path_volume, node_name, poll
-from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
-from tests.node_agent.agent.test_worker_probes import ScriptedRuntime
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
-
-
-async def start(nursery: trio.Nursery, kit: Kit, pod: core_pb2.Pod) -> PodWorker:
-    adopted = [i for i in await kit.runtime.containers() if i.spec.pod_uid == pod.metadata.uid]
-    worker = PodWorker(kit.ctx, pod, adopted=adopted)
-    nursery.start_soon(worker.run)
-    return worker
+from tests.node_agent.agent.apikit import (
+    bound_pod,
+    container,
+    events,
+    get_pod,
+    host_path_volume,
+    lines,
+    poll,
+    start_agent,
+)
+from tests.node_agent.agent.kit import (
+    Kit,
+    ScriptedRuntime,
+    container_status,
+    eventually,
+    make_pod,
+    start_worker,
+)
 
 
 def with_image(pod: core_pb2.Pod, name: str, image: str) -> core_pb2.Pod:
@@ -55,7 +57,7 @@ async def test_new_image_recreates_the_running_container_at_once(
     kit = Kit(tmp_path, runtime=runtime)
     pod = make_pod("sleep infinity", "sleep infinity", image="busybox:1.36", grace=20)
     pod.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["check", "prestop"])
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
     first = container_status(kit.status_of(pod)).container_id
     changed = with_image(pod, "c0", "busybox:1.37")
@@ -85,7 +87,7 @@ async def test_new_image_skips_the_crash_loop_back_off(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep 1; exit 1")
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: container_status(kit.status_of(pod)).restart_count == 3)
     await eventually(
         lambda: container_status(kit.status_of(pod)).state.waiting.reason == "CrashLoopBackOff"
@@ -102,7 +104,7 @@ async def test_completed_and_finished_containers_are_not_run_again(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("true", "sleep infinity", init=("true",), restart_policy="Never")
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(
         lambda: (
             container_status(kit.status_of(pod), "c0").state.HasField("terminated")
@@ -131,14 +133,14 @@ async def test_restarted_agent_compares_with_what_runs(
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", "sleep infinity")
     async with trio.open_nursery() as nursery:
-        await start(nursery, kit, pod)
+        await start_worker(nursery, kit, pod)
         await eventually(lambda: kit.status_of(pod).phase == "Running")
         nursery.cancel_scope.cancel()  # the agent stops; the containers keep running
     # While no agent ran, c1's image was changed.
     changed = with_image(pod, "c1", "busybox:next")
     kit2 = Kit(tmp_path, runtime=kit.runtime)
     async with trio.open_nursery() as nursery:
-        await start(nursery, kit2, changed)
+        await start_worker(nursery, kit2, changed)
         await eventually(lambda: container_status(kit2.status_of(pod), "c1").restart_count == 1)
         await trio.sleep(30)
         assert container_status(kit2.status_of(pod), "c0").restart_count == 0
@@ -166,7 +168,7 @@ async def test_containers_from_before_the_hash_label_are_compared_by_image(
         labels={"raftsman.io/node": "node-a"},
     )
     await kit.runtime.start(old_spec)
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
     await trio.sleep(30)
     assert container_status(kit.status_of(pod)).restart_count == 0
@@ -187,13 +189,6 @@ GREETERS = ImageCatalog(
 )
 
 
-def lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-
-
 async def test_kubectl_set_image_replaces_the_process(
     api: ApiClient,
     nursery: trio.Nursery,
@@ -201,15 +196,7 @@ async def test_kubectl_set_image_replaces_the_process(
     ns: str,
     process_runtime: ProcessRuntime,
 ) -> None:
-    agent = NodeAgent(
-        api,
-        name=node_name(),
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False),
-        catalog=GREETERS,
-    )
-    await nursery.start(agent.run)
+    agent = await start_agent(nursery, api, tmp_path, process_runtime, catalog=GREETERS)
     out = tmp_path / "out"
     pod = bound_pod("greeter", ns, agent.name, image="greeter-one", grace=5)
     del pod.spec.containers[0].command[:]  # the image's command runs
@@ -224,7 +211,7 @@ async def test_kubectl_set_image_replaces_the_process(
     await poll(lambda: lines(out / "seen") == ["greeter-one", "greeter-two"], timeout=20)
 
     async def restarted() -> core_pb2.ContainerStatus | None:
-        c = apikit.container(await get_pod(api, ns, "greeter"))
+        c = container(await get_pod(api, ns, "greeter"))
         return c if c.restart_count == 1 and c.state.HasField("running") else None
 
     c = await poll(restarted, timeout=20)
@@ -232,8 +219,5 @@ async def test_kubectl_set_image_replaces_the_process(
     old = await process_runtime.status(first.id)
     assert not old.running  # the first process is gone
 
-    async def killing_event() -> list[str]:
-        events = (await api.list("Event", namespace=ns)).items
-        return [e.message for e in events if e.reason == "Killing"]
-
-    assert await poll(killing_event) == ["Container c0 definition changed, will be restarted"]
+    (event,) = await poll(lambda: events(api, ns, "Killing"))
+    assert event.message == "Container c0 definition changed, will be restarted"

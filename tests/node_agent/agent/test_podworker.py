@@ -7,21 +7,17 @@ from pathlib import Path
 import pytest
 import trio
 
-from node_agent.agent.podworker import PodWorker
 from node_agent.runtime.base import ContainerId, ContainerSpec
 from node_agent.runtime.sim import SimRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
-
-
-async def start(nursery: trio.Nursery, kit: Kit, pod: core_pb2.Pod) -> PodWorker:
-    worker = PodWorker(
-        kit.ctx,
-        pod,
-        adopted=[i for i in await kit.runtime.containers() if i.spec.pod_uid == pod.metadata.uid],
-    )
-    nursery.start_soon(worker.run)
-    return worker
+from tests.node_agent.agent.kit import (
+    Kit,
+    container_status,
+    deleting,
+    eventually,
+    make_pod,
+    start_worker,
+)
 
 
 def phase(kit: Kit, pod: core_pb2.Pod) -> str:
@@ -33,7 +29,7 @@ async def test_running_pod_reports_kubernetes_status(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", env={"GREETING": "hi"})
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == "Running")
     status = kit.status_of(pod)
     c = container_status(status)
@@ -67,7 +63,7 @@ async def test_crash_loop_backoff_timeline(
             restarts.append((c.restart_count, started))
         return len(restarts) >= 5
 
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(restarted)
     restarts = [(n, round(t - restarts[0][1], 3)) for n, t in restarts]
     # Runs 1 s each time; restarts at once, then after 10, 20, 40 s of back-off.
@@ -103,7 +99,7 @@ async def test_restart_policy_final_phases(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod(script, restart_policy=policy)
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == final_phase)
     c = container_status(kit.status_of(pod))
     assert c.state.terminated.exit_code == (0 if final_phase == "Succeeded" else 2)
@@ -121,7 +117,7 @@ async def test_on_failure_restarts_until_success(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod(["sh", "-c", "sleep 1; exit 1"], restart_policy="OnFailure")
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: container_status(kit.status_of(pod)).restart_count == 2)
     # The container gets fixed (the sim reads SIM_EXIT_CODE on the next attempt).
     record = worker.record("c0")
@@ -139,7 +135,7 @@ async def test_init_containers_run_in_order_before_app_containers(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", init=("sleep 5", "sleep 5"))
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(
         lambda: container_status(kit.status_of(pod), "init0").state.HasField("running")
     )
@@ -162,7 +158,7 @@ async def test_failed_init_container_fails_a_never_pod(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", init=("exit 7",), restart_policy="Never")
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == "Failed")
     status = kit.status_of(pod)
     assert container_status(status, "init0").state.terminated.exit_code == 7
@@ -177,7 +173,7 @@ async def test_missing_config_map_then_it_appears(
     pod = make_pod("sleep infinity")
     ref = pod.spec.containers[0].env.add(name="LEVEL").value_from.config_map_key_ref
     ref.name, ref.key = "settings", "level"
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(
         lambda: (
             container_status(kit.status_of(pod)).state.waiting.reason
@@ -207,7 +203,7 @@ async def test_unknown_image_without_command_backs_off(
     kit = Kit(tmp_path)
     pod = make_pod("true", image="example.com/acme/app:v1")
     del pod.spec.containers[0].command[:]
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(
         lambda: container_status(kit.status_of(pod)).state.waiting.reason == "ErrImagePull"
     )
@@ -226,7 +222,7 @@ async def test_start_error_is_a_terminated_attempt_then_crash_loop(
         "sleep infinity",
         env={"SIM_START_ERROR": 'exec: "nope": executable file not found in $PATH'},
     )
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(
         lambda: container_status(kit.status_of(pod)).state.waiting.reason == "CrashLoopBackOff"
     )
@@ -242,14 +238,10 @@ async def test_deletion_stops_containers_within_grace_then_deletes_with_uid(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", "sleep infinity", env={"SIM_IGNORE_TERM": "1"}, grace=30)
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == "Running")
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 30
     began = trio.current_time()
-    worker.update(deleting)
+    worker.update(deleting(pod, grace=30))
     await worker.finished.wait()
     # Containers that ignore SIGTERM are killed when the grace period ends.
     assert trio.current_time() - began == pytest.approx(30, abs=0.1)
@@ -267,14 +259,10 @@ async def test_force_deletion_cuts_the_grace_period_short(
 ) -> None:
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", env={"SIM_IGNORE_TERM": "1"}, grace=300)
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == "Running")
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 300
     began = trio.current_time()
-    worker.update(deleting)
+    worker.update(deleting(pod, grace=300))
     await trio.sleep(5)
     worker.remove()  # the pod object was force-deleted
     await worker.finished.wait()
@@ -289,7 +277,7 @@ async def test_readoption_keeps_running_containers_and_restart_counts(
     kit = Kit(tmp_path, runtime=runtime)
     pod = make_pod("sleep infinity", "sleep 2; exit 1")
     async with trio.open_nursery() as nursery:
-        await start(nursery, kit, pod)
+        await start_worker(nursery, kit, pod)
         await eventually(lambda: container_status(kit.status_of(pod), "c1").restart_count == 2)
         first = {
             i.spec.container_name: i.id for i in await runtime.containers() if i.status.running
@@ -298,7 +286,7 @@ async def test_readoption_keeps_running_containers_and_restart_counts(
     assert [i.id for i in await runtime.containers() if i.status.running] != []
     kit2 = Kit(tmp_path, runtime=runtime)
     async with trio.open_nursery() as nursery:
-        await start(nursery, kit2, pod)
+        await start_worker(nursery, kit2, pod)
         await eventually(lambda: phase(kit2, pod) == "Running")
         c0 = container_status(kit2.status_of(pod), "c0")
         assert c0.container_id == f"sim://{first['c0']}" and c0.restart_count == 0
@@ -321,8 +309,8 @@ async def test_a_bug_while_syncing_one_pod_is_reported_and_retried(
     kit = Kit(tmp_path, runtime=ExplodingRuntime())
     bad = make_pod("sleep infinity", "sleep infinity")
     good = make_pod("sleep infinity")
-    bad_worker = await start(nursery, kit, bad)
-    await start(nursery, kit, good)
+    bad_worker = await start_worker(nursery, kit, bad)
+    await start_worker(nursery, kit, good)
     await eventually(lambda: phase(kit, good) == "Running")
     await eventually(lambda: bad_worker.syncs >= 4)
     assert "FailedSync" in kit.events.reasons()
@@ -335,6 +323,6 @@ async def test_containers_that_exit_before_the_worker_looks_are_noticed_at_once(
     kit = Kit(tmp_path)
     pod = make_pod("sleep infinity", init=("true", "true"))
     began = trio.current_time()
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: phase(kit, pod) == "Running")
     assert trio.current_time() - began < 1  # not at the next periodic resync

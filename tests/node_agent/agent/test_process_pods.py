@@ -8,55 +8,40 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
+from node_agent.agent.agent import NodeAgent
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
 from tests.node_agent.agent.apikit import (
     bound_pod,
     container,
+    events,
     get_pod,
+    gone,
     host_path_volume,
-    node_name,
+    in_phase,
+    lines,
     poll,
-)
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
-
-OPTIONS = AgentOptions(
-    lease_period=1.0, node_status_update_frequency=1.0, max_backoff=1.0, proxy=False
+    start_agent,
 )
 
 
-async def start_agent(
-    nursery: trio.Nursery, api: ApiClient, tmp_path: Path, runtime: ProcessRuntime
+@pytest.fixture
+async def agent(
+    nursery: trio.Nursery, api: ApiClient, tmp_path: Path, process_runtime: ProcessRuntime
 ) -> NodeAgent:
-    agent = NodeAgent(
-        api, name=node_name(), runtime=runtime, data_dir=tmp_path / "node", options=OPTIONS
+    """A node agent on the process runtime that also updates its Node status every second."""
+    return await start_agent(
+        nursery, api, tmp_path, process_runtime, node_status_update_frequency=1.0
     )
-    started: NodeAgent = await nursery.start(agent.run)
-    return started
-
-
-def lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
 
 
 async def test_shell_pod_writes_exits_and_restarts_with_backoff(
-    api: ApiClient,
-    nursery: trio.Nursery,
-    tmp_path: Path,
-    ns: str,
-    process_runtime: ProcessRuntime,
+    api: ApiClient, agent: NodeAgent, tmp_path: Path, ns: str
 ) -> None:
-    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     out = tmp_path / "out"
     pod = bound_pod(
         "writer", ns, agent.name, 'echo "$POD_IP $HOSTNAME" >> out/lines; sleep 0.2; exit 3'
@@ -71,8 +56,7 @@ async def test_shell_pod_writes_exits_and_restarts_with_backoff(
     await poll(restarted_twice, timeout=60)
 
     async def backed_off() -> bool:
-        events = (await api.list("Event", namespace=ns)).items
-        return any(e.reason == "BackOff" and e.involved_object.name == "writer" for e in events)
+        return any(e.involved_object.name == "writer" for e in await events(api, ns, "BackOff"))
 
     await poll(backed_off, timeout=20)
     current = await get_pod(api, ns, "writer")
@@ -89,13 +73,8 @@ async def test_shell_pod_writes_exits_and_restarts_with_backoff(
 
 
 async def test_env_from_config_map_and_secret_waits_for_them(
-    api: ApiClient,
-    nursery: trio.Nursery,
-    tmp_path: Path,
-    ns: str,
-    process_runtime: ProcessRuntime,
+    api: ApiClient, agent: NodeAgent, tmp_path: Path, ns: str
 ) -> None:
-    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     out = tmp_path / "out"
     pod = bound_pod(
         "envy", ns, agent.name, 'echo "$LEVEL/$TOKEN/$NODE/$GREETING" > out/env; sleep infinity'
@@ -130,13 +109,8 @@ async def test_env_from_config_map_and_secret_waits_for_them(
 
 
 async def test_config_map_volume_follows_updates(
-    api: ApiClient,
-    nursery: trio.Nursery,
-    tmp_path: Path,
-    ns: str,
-    process_runtime: ProcessRuntime,
+    api: ApiClient, agent: NodeAgent, tmp_path: Path, ns: str
 ) -> None:
-    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     out = tmp_path / "out"
     config_map = core_pb2.ConfigMap(api_version="v1", kind="ConfigMap")
     config_map.metadata.name, config_map.metadata.namespace = "web", ns
@@ -159,13 +133,8 @@ async def test_config_map_volume_follows_updates(
 
 
 async def test_init_containers_prepare_an_empty_dir_for_the_app(
-    api: ApiClient,
-    nursery: trio.Nursery,
-    tmp_path: Path,
-    ns: str,
-    process_runtime: ProcessRuntime,
+    api: ApiClient, agent: NodeAgent, tmp_path: Path, ns: str
 ) -> None:
-    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     out = tmp_path / "out"
     pod = bound_pod("app", ns, agent.name, "cat work/steps > out/steps; sleep infinity")
     pod.spec.init_containers.add(
@@ -181,33 +150,28 @@ async def test_init_containers_prepare_an_empty_dir_for_the_app(
     await api.create(pod)
     await poll(lambda: lines(out / "steps"), timeout=20)
     assert lines(out / "steps") == ["one", "two"]
-    current = await poll(lambda: _running(api, ns, "app"))
+    current = await poll(lambda: in_phase(api, ns, "app"))
     assert [s.state.terminated.reason for s in current.status.init_container_statuses] == [
         "Completed"
     ] * 2
     # Deleting the pod removes its emptyDir with it.
     uid = current.metadata.uid
     await api.delete(core_pb2.Pod, "app", namespace=ns, grace_period_seconds=1)
-    await poll(lambda: _gone(api, ns, "app"), timeout=20)
+    await poll(lambda: gone(api, ns, "app"), timeout=20)
     assert not (agent.data_dir / "pods" / uid).exists()
 
 
 async def test_a_pod_that_cannot_start_does_not_disturb_others(
-    api: ApiClient,
-    nursery: trio.Nursery,
-    tmp_path: Path,
-    ns: str,
-    process_runtime: ProcessRuntime,
+    api: ApiClient, agent: NodeAgent, ns: str
 ) -> None:
-    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     bad = bound_pod("bad", ns, agent.name, ["/no/such/program"], restart_policy="Never")
     await api.create(bad)
     dir_bad = bound_pod("baddir", ns, agent.name, "sleep infinity")
     dir_bad.spec.containers[0].working_dir = "/no/such/dir"
     await api.create(dir_bad)
     await api.create(bound_pod("good", ns, agent.name, "sleep infinity"))
-    await poll(lambda: _running(api, ns, "good"))
-    failed = await poll(lambda: _phase(api, ns, "bad", "Failed"))
+    await poll(lambda: in_phase(api, ns, "good"))
+    failed = await poll(lambda: in_phase(api, ns, "bad", "Failed"))
     terminated = container(failed).state.terminated
     assert (terminated.reason, terminated.exit_code) == ("StartError", 128)
     assert 'exec: "/no/such/program"' in terminated.message
@@ -218,16 +182,3 @@ async def test_a_pod_that_cannot_start_does_not_disturb_others(
 
     c = await poll(start_error)
     assert "/no/such/dir" in c.last_state.terminated.message
-
-
-async def _running(api: ApiClient, ns: str, name: str) -> core_pb2.Pod | None:
-    return await _phase(api, ns, name, "Running")
-
-
-async def _phase(api: ApiClient, ns: str, name: str, phase: str) -> core_pb2.Pod | None:
-    pod = await get_pod(api, ns, name)
-    return pod if pod is not None and pod.status.phase == phase else None
-
-
-async def _gone(api: ApiClient, ns: str, name: str) -> bool:
-    return await get_pod(api, ns, name) is None

@@ -15,21 +15,17 @@ from pathlib import Path
 import trio
 
 from actors.client import ApiClient
-from node_agent.agent.agent import AgentOptions, NodeAgent
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
 from tests.node_agent.agent.apikit import (
     bound_pod,
     container,
     get_pod,
     host_path_volume,
-    node_name,
+    in_phase,
     poll,
+    start_agent,
 )
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
 
 
 def fetch(address: str, port: int) -> bytes:
@@ -48,14 +44,9 @@ async def test_http_pod_behind_a_service_cluster_ip(
     ns: str,
     process_runtime: ProcessRuntime,
 ) -> None:
-    agent = NodeAgent(
-        api,
-        name=node_name(),
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, node_status_update_frequency=1.0, max_backoff=1.0),
+    agent = await start_agent(
+        nursery, api, tmp_path, process_runtime, node_status_update_frequency=1.0, proxy=True
     )
-    await nursery.start(agent.run)
     port = random.randrange(20000, 30000)
 
     web = bound_pod("web", ns, agent.name, image="python")
@@ -125,11 +116,7 @@ async def test_http_pod_behind_a_service_cluster_ip(
     host_path_volume(client, "out", out, "/out")
     await api.create(client)
 
-    async def client_done() -> bool:
-        done = await get_pod(api, ns, "client")
-        return done is not None and done.status.phase == "Succeeded"
-
-    await poll(client_done, timeout=30)
+    await poll(lambda: in_phase(api, ns, "client", "Succeeded"), timeout=30)
     assert (out / "body").read_text() == "hello from the web pod\n"
 
     # No ready endpoints: the ClusterIP refuses at once.

@@ -15,25 +15,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import trio
-
 from actors.client import ApiClient
 from node_agent.runtime.process import ProcessRuntime
 from proto import rpc
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
 from tests.node_agent.agent.apikit import (
     bound_pod,
     container,
     get_pod,
+    gone,
     host_path_volume,
+    in_phase,
     node_name,
     poll,
 )
 from tests.support import processes
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
 
 
 @contextmanager
@@ -83,8 +79,8 @@ async def test_sigkilled_agent_readopts_its_running_pods(
     with agent_process(name, server, data_dir, tmp_path / "agent-1.log") as agent:
         await api.create(steady)
         await api.create(victim)
-        before = await poll(lambda: _running(api, ns, "steady"), timeout=30)
-        await poll(lambda: _running(api, ns, "victim"), timeout=30)
+        before = await poll(lambda: in_phase(api, ns, "steady"), timeout=30)
+        await poll(lambda: in_phase(api, ns, "victim"), timeout=30)
         await poll(lambda: (out / "steady").exists() and (out / "victim").exists())
         agent.kill()  # SIGKILL to the agent's whole process group
         assert not agent.alive
@@ -98,7 +94,7 @@ async def test_sigkilled_agent_readopts_its_running_pods(
     with agent_process(name, server, data_dir, tmp_path / "agent-2.log") as agent:
 
         async def victim_restarted() -> core_pb2.Pod | None:
-            pod = await _running(api, ns, "victim")
+            pod = await in_phase(api, ns, "victim")
             return pod if container(pod).restart_count == 1 else None
 
         restarted = await poll(victim_restarted, timeout=30)
@@ -113,15 +109,5 @@ async def test_sigkilled_agent_readopts_its_running_pods(
 
         # The restarted agent still finishes deletions.
         await api.delete(core_pb2.Pod, "steady", namespace=ns, grace_period_seconds=2)
-        await poll(lambda: _gone(api, ns, "steady"), timeout=30)
+        await poll(lambda: gone(api, ns, "steady"), timeout=30)
         assert not alive(steady_pid)
-
-
-async def _running(api: ApiClient, ns: str, name: str) -> core_pb2.Pod | None:
-    pod = await get_pod(api, ns, name)
-    return pod if pod is not None and pod.status.phase == "Running" else None
-
-
-async def _gone(api: ApiClient, ns: str, name: str) -> bool:
-    await trio.lowlevel.checkpoint()
-    return await get_pod(api, ns, name) is None

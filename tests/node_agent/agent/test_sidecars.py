@@ -14,28 +14,32 @@ import trio
 
 from actors.client import ApiClient
 from cli.kubectl import printers
-from node_agent.agent.agent import AgentOptions, NodeAgent
-from node_agent.agent.podworker import PodWorker
 from node_agent.runtime.process import ProcessRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent import apikit
-from tests.node_agent.agent.apikit import bound_pod, get_pod, host_path_volume, node_name, poll
-from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
-from tests.node_agent.agent.test_worker_probes import ScriptedRuntime, probe
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
-process_runtime = apikit.process_runtime
+from tests.node_agent.agent.apikit import (
+    bound_pod,
+    gone,
+    host_path_volume,
+    in_phase,
+    lines,
+    poll,
+    start_agent,
+)
+from tests.node_agent.agent.kit import (
+    Kit,
+    ScriptedRuntime,
+    container_status,
+    deleting,
+    eventually,
+    make_pod,
+    probe,
+    start_worker,
+)
 
 
 @pytest.fixture
 def runtime() -> ScriptedRuntime:
     return ScriptedRuntime()
-
-
-async def start(nursery: trio.Nursery, kit: Kit, pod: core_pb2.Pod) -> PodWorker:
-    worker = PodWorker(kit.ctx, pod)
-    nursery.start_soon(worker.run)
-    return worker
 
 
 def sidecar_pod(
@@ -68,7 +72,7 @@ async def test_next_init_container_waits_for_the_sidecar_to_be_started(
     pod = sidecar_pod("sleep infinity", init=("sleep infinity", "sleep 5"))
     probe(pod.spec.init_containers[0].startup_probe, "proxy", failure=60)
     runtime.codes["proxy"] = 1
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await trio.sleep(10)
     status = kit.status_of(pod)
     proxy = container_status(status, "init0")
@@ -103,7 +107,7 @@ async def test_sidecar_restarts_with_backoff_whatever_the_pod_restart_policy(
 ) -> None:
     kit = Kit(tmp_path)
     pod = sidecar_pod("sleep infinity", init=("sleep 2; exit 1",), restart_policy="Never")
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: container_status(kit.status_of(pod), "init0").restart_count == 3)
     await eventually(
         lambda: (
@@ -129,7 +133,7 @@ async def test_sidecar_probes_count_for_ready_and_restart_it(
     probe(proxy.readiness_probe, "proxy-ready", failure=1)
     probe(proxy.liveness_probe, "proxy-alive", failure=3)
     runtime.codes["proxy-ready"] = 1
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
     await trio.sleep(3)
     assert condition(kit, pod, "Ready") == ("False", "containers with unready status: [init0]")
@@ -161,7 +165,7 @@ async def test_finished_app_containers_end_the_pod_and_stop_the_sidecars(
         grace=10,
     )
     pod.spec.init_containers[0].lifecycle.pre_stop.exec.command.extend(["check", "prestop"])
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     began = trio.current_time()
     await eventually(lambda: kit.status_of(pod).phase == phase)
     assert trio.current_time() - began == pytest.approx(5, abs=0.5)
@@ -188,14 +192,10 @@ async def test_deletion_stops_app_containers_then_sidecars_in_reverse_order(
     for c in (pod.spec.init_containers[0], pod.spec.init_containers[2]):
         c.lifecycle.pre_stop.exec.command.extend(["check", c.name])
     pod.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["sh", "-c", "sleep 4"])
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 30
     began = trio.current_time()
-    worker.update(deleting)
+    worker.update(deleting(pod, grace=30))
     await worker.finished.wait()
     hooks = [(round(t - began, 3), argv[-1]) for t, argv in runtime.execs]
     # The app's preStop (4 s) and exit come first; then init2, then init0.
@@ -206,13 +206,6 @@ async def test_deletion_stops_app_containers_then_sidecars_in_reverse_order(
 # --------------------------------------------------------------------------- end to end
 
 
-def lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().splitlines()
-    except FileNotFoundError:
-        return []
-
-
 async def test_sidecar_processes_start_first_and_stop_last(
     api: ApiClient,
     nursery: trio.Nursery,
@@ -220,14 +213,7 @@ async def test_sidecar_processes_start_first_and_stop_last(
     ns: str,
     process_runtime: ProcessRuntime,
 ) -> None:
-    agent = NodeAgent(
-        api,
-        name=node_name(),
-        runtime=process_runtime,
-        data_dir=tmp_path / "node",
-        options=AgentOptions(lease_period=1.0, max_backoff=1.0, proxy=False),
-    )
-    await nursery.start(agent.run)
+    agent = await start_agent(nursery, api, tmp_path, process_runtime)
     out = tmp_path / "out"
     pod = bound_pod(
         "web",
@@ -252,18 +238,11 @@ async def test_sidecar_processes_start_first_and_stop_last(
     host_path_volume(pod, "out", out, "/out")
     await api.create(pod)
 
-    async def running() -> core_pb2.Pod | None:
-        current = await get_pod(api, ns, "web")
-        return current if current is not None and current.status.phase == "Running" else None
-
-    current = await poll(running, timeout=20)
+    current = await poll(lambda: in_phase(api, ns, "web"), timeout=20)
     proxy = current.status.init_container_statuses[0]
     assert proxy.name == "proxy" and proxy.state.HasField("running") and proxy.started
     assert lines(out / "log") == ["proxy-started", "app-started"]
     await api.delete(core_pb2.Pod, "web", namespace=ns, grace_period_seconds=10)
 
-    async def gone() -> bool:
-        return await get_pod(api, ns, "web") is None
-
-    await poll(gone, timeout=20)
+    await poll(lambda: gone(api, ns, "web"), timeout=20)
     assert lines(out / "log") == ["proxy-started", "app-started", "app-stopped", "proxy-stopped"]

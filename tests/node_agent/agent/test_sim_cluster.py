@@ -11,10 +11,7 @@ from actors.client import ApiClient
 from node_agent.agent.agent import AgentOptions
 from node_agent.agent.sim import SimCluster, sim_node_names
 from proto.k8s import coordination_pb2, core_pb2
-from tests.node_agent.agent import apikit
 from tests.node_agent.agent.apikit import bound_pod, poll
-
-store, server, api, ns = apikit.store, apikit.server, apikit.api, apikit.ns
 
 NODES = 100
 PODS = 100

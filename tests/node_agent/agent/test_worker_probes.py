@@ -6,59 +6,26 @@ does with their verdicts -- Ready condition, restarts, startup gating -- and whe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
 from pathlib import Path
 
 import pytest
 import trio
 
-from node_agent.agent.podworker import PodWorker
-from node_agent.runtime.base import ContainerId, OutputSink
-from node_agent.runtime.sim import SimRuntime
 from proto.k8s import core_pb2
-from tests.node_agent.agent.kit import Kit, container_status, eventually, make_pod
-
-
-class ScriptedRuntime(SimRuntime):
-    """exec of ``["check", <name>]`` exits with ``codes[name]`` (default 0); every exec is logged."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.codes: dict[str, int] = {}
-        self.execs: list[tuple[float, tuple[str, ...]]] = []
-
-    async def exec(
-        self,
-        container_id: ContainerId,
-        argv: Sequence[str],
-        *,
-        stdin: AsyncIterable[bytes] | None = None,
-        stdout: OutputSink | None = None,
-        stderr: OutputSink | None = None,
-    ) -> int:
-        self.execs.append((trio.current_time(), tuple(argv)))
-        if len(argv) == 2 and argv[0] == "check":
-            await trio.lowlevel.checkpoint()
-            if stdout is not None:
-                await stdout(f"check {argv[1]}".encode())
-            return self.codes.get(argv[1], 0)
-        return await super().exec(container_id, argv, stdin=stdin, stdout=stdout, stderr=stderr)
-
-
-def probe(target: core_pb2.Probe, name: str, *, period: int = 1, failure: int = 3) -> None:
-    target.exec.command.extend(["check", name])
-    target.period_seconds = period
-    target.failure_threshold = failure
+from tests.node_agent.agent.kit import (
+    Kit,
+    ScriptedRuntime,
+    container_status,
+    deleting,
+    eventually,
+    make_pod,
+    probe,
+    start_worker,
+)
 
 
 def condition(kit: Kit, pod: core_pb2.Pod, type_: str) -> core_pb2.PodStatus:
     return next((c for c in kit.status_of(pod).conditions if c.type == type_), None)  # type: ignore[return-value]
-
-
-async def start(nursery: trio.Nursery, kit: Kit, pod: core_pb2.Pod) -> PodWorker:
-    worker = PodWorker(kit.ctx, pod)
-    nursery.start_soon(worker.run)
-    return worker
 
 
 @pytest.fixture
@@ -73,7 +40,7 @@ async def test_readiness_probe_drives_the_ready_condition(
     pod = make_pod("sleep infinity")
     probe(pod.spec.containers[0].readiness_probe, "ready", failure=2)
     runtime.codes["ready"] = 1
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
     await trio.sleep(5)
     ready = condition(kit, pod, "Ready")
@@ -102,7 +69,7 @@ async def test_liveness_failure_restarts_the_container(
     pod = make_pod("sleep infinity", grace=5)
     probe(pod.spec.containers[0].liveness_probe, "alive", failure=3)
     runtime.codes["alive"] = 1
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: container_status(kit.status_of(pod)).restart_count == 1)
     c = container_status(kit.status_of(pod))
     assert c.last_state.terminated.exit_code == 143  # SIGTERM
@@ -124,7 +91,7 @@ async def test_startup_probe_holds_liveness_and_readiness(
     probe(c0.liveness_probe, "alive", failure=1)
     probe(c0.readiness_probe, "ready")
     runtime.codes.update(started=1, alive=1)
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await trio.sleep(10)
     c = container_status(kit.status_of(pod))
     assert c.state.HasField("running") and not c.started and not c.ready
@@ -145,7 +112,7 @@ async def test_failing_startup_probe_kills_and_restarts(
     probe(pod.spec.containers[0].startup_probe, "started", failure=3, period=2)
     runtime.codes["started"] = 1
     began = trio.current_time()
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: container_status(kit.status_of(pod)).restart_count == 1)
     # Checks at 0, 2, 4 s fail; killed at once (SIGTERM), restarted without backoff.
     assert trio.current_time() - began == pytest.approx(4, abs=0.1)
@@ -161,7 +128,7 @@ async def test_post_start_hook_runs_before_the_container_counts_as_running(
     pod = make_pod("sleep infinity")
     pod.spec.containers[0].lifecycle.post_start.exec.command.extend(["sh", "-c", "sleep 5"])
     began = trio.current_time()
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(
         lambda: (
             container_status(kit.status_of(pod)).state.waiting.reason == "ContainerCreating"
@@ -181,7 +148,7 @@ async def test_failed_post_start_hook_kills_the_container(
     pod = make_pod("sleep infinity", restart_policy="Never", grace=2)
     pod.spec.containers[0].lifecycle.post_start.exec.command.extend(["check", "hook"])
     runtime.codes["hook"] = 2
-    await start(nursery, kit, pod)
+    await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Failed")
     assert "FailedPostStartHook" in kit.events.reasons()
     assert container_status(kit.status_of(pod)).state.terminated.exit_code == 143
@@ -193,14 +160,10 @@ async def test_pre_stop_hook_runs_within_the_grace_period_on_deletion(
     kit = Kit(tmp_path, runtime=runtime)
     pod = make_pod("sleep infinity", grace=10)
     pod.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["sh", "-c", "sleep 3"])
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 10
     began = trio.current_time()
-    worker.update(deleting)
+    worker.update(deleting(pod, grace=10))
     await worker.finished.wait()
     # preStop takes 3 s, then SIGTERM ends the container at once.
     assert trio.current_time() - began == pytest.approx(3, abs=0.1)
@@ -215,14 +178,10 @@ async def test_pre_stop_hook_is_cut_off_by_the_grace_period(
     kit = Kit(tmp_path, runtime=runtime)
     pod = make_pod("sleep infinity", grace=2)
     pod.spec.containers[0].lifecycle.pre_stop.exec.command.extend(["sh", "-c", "sleep 60"])
-    worker = await start(nursery, kit, pod)
+    worker = await start_worker(nursery, kit, pod)
     await eventually(lambda: kit.status_of(pod).phase == "Running")
-    deleting = core_pb2.Pod()
-    deleting.CopyFrom(pod)
-    deleting.metadata.deletion_timestamp.GetCurrentTime()
-    deleting.metadata.deletion_grace_period_seconds = 2
     began = trio.current_time()
-    worker.update(deleting)
+    worker.update(deleting(pod, grace=2))
     await worker.finished.wait()
     assert trio.current_time() - began == pytest.approx(2, abs=0.1)
     assert "FailedPreStopHook" in kit.events.reasons()
