@@ -1,7 +1,8 @@
-"""Fixtures for the node agent tests in this folder: one real raftstore member per module, a real API
-server in-process per test and an :class:`ApiClient` of it, a namespace of the test's own
-(``ns``: the module's tests share the store), and a process runtime whose containers are
-killed when the test ends. Helpers that use them are in :mod:`tests.node_agent.agent.apikit`.
+"""Fixtures for the node agent tests in this folder: one real raftstore member per module,
+a real API server in-process per test and an :class:`ApiClient` of it, a namespace of the
+test's own (``ns``: the module's tests share the store), and a process runtime whose
+containers are killed when the test ends. Helpers that use them are in
+:mod:`tests.node_agent.agent.apikit`.
 """
 
 from __future__ import annotations
