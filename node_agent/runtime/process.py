@@ -274,6 +274,7 @@ class ProcessRuntime:
             raise
         finally:
             os.close(write_end)
+        _record_shim(directory, pid)
         stream = trio.lowlevel.FdStream(read_end)
         try:
             line = b""
@@ -312,6 +313,26 @@ class ProcessRuntime:
         return directory
 
     async def status(self, container_id: ContainerId) -> ContainerStatus:
+        return await self._settled_status(container_id)
+
+    async def _settled_status(self, container_id: ContainerId) -> ContainerStatus:
+        """:meth:`_status`, once a shim that is still booting has said how its start went.
+
+        Between spawning the shim and its ``started.json`` (tens of milliseconds) a
+        container has neither a start nor an exit on record. If the agent that spawned it
+        died meanwhile, another runtime on the same directory (the restarted agent,
+        ``raftsman down``) must not take the silence for a lost start: the shim carries on
+        and the container would run unseen. So while the shim recorded in ``shim.json``
+        is alive and has written nothing, wait for it (at most ``start_timeout``).
+        """
+        directory = self.state_dir / container_id
+        if container_id not in self._starting and container_id not in self._final:
+            shim = _read_json(directory / "shim.json")
+            with trio.move_on_after(self.start_timeout):
+                while True:
+                    if shim is None or not _booting(directory, shim):
+                        break
+                    await trio.sleep(0.01)  # a file appearing: polled, tens of ms at most
         return self._status(container_id)
 
     def _status(self, container_id: ContainerId) -> ContainerStatus:
@@ -403,7 +424,7 @@ class ProcessRuntime:
                 shutil.rmtree(directory, ignore_errors=True)
                 continue
             try:
-                status = self._status(container_id)
+                status = await self._settled_status(container_id)
             except ContainerNotFoundError:
                 continue
             found.append(ContainerInfo(container_id, spec_from_json(data["spec"]), status))
@@ -411,7 +432,7 @@ class ProcessRuntime:
 
     async def wait(self, container_id: ContainerId) -> ContainerStatus:
         while True:
-            status = self._status(container_id)
+            status = await self._settled_status(container_id)
             if status.state is ContainerState.EXITED:
                 return status
             started = _read_json(self.state_dir / container_id / "started.json")
@@ -421,7 +442,7 @@ class ProcessRuntime:
     # ----------------------------------------------------------------------------- stop
 
     async def stop(self, container_id: ContainerId, *, grace: float) -> ContainerStatus:
-        status = self._status(container_id)
+        status = await self._settled_status(container_id)
         if status.state is ContainerState.EXITED:
             return status
         if grace > 0:
@@ -626,6 +647,23 @@ def _reap_child(pid: int, *, block: bool = False) -> None:
         os.waitpid(pid, 0 if block else os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def _booting(directory: Path, shim: Mapping[str, Any]) -> bool:
+    """The shim recorded in ``shim`` runs and has recorded neither a start nor an exit."""
+    return (
+        not (directory / "started.json").exists()
+        and not (directory / "exit.json").exists()
+        and procfs.is_running(shim["pid"], shim["start"])
+    )
+
+
+def _record_shim(directory: Path, pid: int) -> None:
+    """``shim.json``: which process is the container's shim, from its first moment (see
+    :meth:`ProcessRuntime._settled_status`)."""
+    stat = procfs.read_stat(pid)
+    if stat is not None:
+        _write_json(directory / "shim.json", {"pid": pid, "start": stat.start_ticks})
 
 
 def _kill_quietly(pid: int) -> None:

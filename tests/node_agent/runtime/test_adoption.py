@@ -138,3 +138,30 @@ async def test_a_reused_pid_is_not_mistaken_for_the_shim(
     status = await fresh.status(container_id)
     assert status.state is ContainerState.EXITED
     assert status.reason == "ContainerStatusUnknown"
+
+
+async def test_a_container_still_starting_is_not_taken_for_a_lost_start(
+    runtime: ProcessRuntime, make_spec: SpecFactory
+) -> None:
+    # The moment between the shim's spawn and its started.json, seen by another runtime
+    # on the same directory (an agent killed mid-start, then `raftsman down` or the
+    # restarted agent): held here by moving started.json away and back.
+    container_id = await runtime.start(make_spec("booting", ["sleep", "1000"]))
+    directory = runtime.state_dir / container_id
+    assert json.loads((directory / "shim.json").read_text())["pid"] > 0
+    started_file = directory / "started.json"
+    held = directory / "started.held"
+    started_file.rename(held)
+    fresh = ProcessRuntime(state_dir=runtime.state_dir)
+    async with trio.open_nursery() as nursery:
+
+        async def shim_writes_it_late() -> None:
+            await trio.sleep(0.3)
+            held.rename(started_file)
+
+        nursery.start_soon(shim_writes_it_late)
+        [info] = await fresh.containers()
+    assert info.status.state is ContainerState.RUNNING
+    assert not (directory / "exit.json").exists()
+    stopped = await fresh.stop(container_id, grace=1)
+    assert stopped.state is ContainerState.EXITED and stopped.signal == signal.SIGTERM
