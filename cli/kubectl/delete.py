@@ -21,6 +21,7 @@ from proto.k8s import kinds
 from proto.k8s.kinds import KindInfo
 
 from . import manifests, resources, session
+from .durations import DURATION
 from .get import not_found
 from .resources import display
 
@@ -38,7 +39,9 @@ from .resources import display
               default="background", show_default=True)  # fmt: skip
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Return only once the objects are gone (finalizers, grace periods).")  # fmt: skip
-@click.option("--timeout", type=float, default=0, help="Seconds --wait waits (0: no limit).")
+@click.option(
+    "--timeout", type=DURATION, default=0, help="How long --wait waits: 30s, 5m (0: no limit)."
+)
 @session.common_options
 def delete(
     args: tuple[str, ...],

@@ -24,6 +24,7 @@ import trio
 from actors.client import ApiClient, NotFound
 
 from . import session
+from .durations import DURATION
 from .nodes import update_node
 
 POLL = 0.2
@@ -75,7 +76,9 @@ def classify(
 @click.option("--delete-emptydir-data", is_flag=True, help="Evict pods with emptyDir volumes.")
 @click.option("--force", is_flag=True, help="Also evict pods no controller owns.")
 @click.option("--grace-period", type=int, default=-1, help="Seconds (default: each pod's own).")
-@click.option("--timeout", type=float, default=0, help="Seconds to wait (0: no limit).")
+@click.option(
+    "--timeout", type=DURATION, default=0, help="How long to wait: 30s, 5m (0: no limit)."
+)
 @session.common_options
 def drain(
     node: str,

@@ -9,7 +9,6 @@ named on stderr (``Defaulted container "app" out of: app, sidecar``), as kubectl
 
 from __future__ import annotations
 
-import re
 import sys
 from contextlib import aclosing
 
@@ -18,23 +17,9 @@ import click
 from actors.client import ApiClient
 
 from . import podref, session
+from .durations import parse_duration
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration such as ``5m``, ``1h30m`` or ``90s``; ValueError if bad."""
-    position, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if not text or position != len(text):
-        raise ValueError(f"invalid duration {text!r}: use a number with a unit, e.g. 30s, 5m, 1h")
-    return total
 
 
 def pod_name(argument: str) -> str:

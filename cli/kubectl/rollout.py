@@ -32,6 +32,7 @@ from actors.controllers.deployment import rollout as revisions
 from actors.controllers.deployment.rollback import RollbackError, rollback_template
 
 from . import printers, session, targets
+from .durations import DURATION
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -93,7 +94,9 @@ def _options(**kw: Any) -> session.Options:
 @click.argument("args", nargs=-1, required=True)
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-w", "--watch/--no-watch", default=True, help="Wait until the rollout finishes.")
-@click.option("--timeout", type=float, default=0, help="Seconds to wait (0: no limit).")
+@click.option(
+    "--timeout", type=DURATION, default=0, help="How long to wait: 30s, 5m (0: no limit)."
+)
 @session.common_options
 def status(args: tuple[str, ...], namespace: str, watch: bool, timeout: float, **kw: Any) -> None:
     """Wait for a rollout and report its progress: raftsman rollout status deploy/web."""

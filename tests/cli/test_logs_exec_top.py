@@ -24,7 +24,8 @@ from click.testing import CliRunner
 from actors.apiserver.server import run_apiserver
 from actors.client import ApiClient, open_api_client
 from cli.kubectl import printers
-from cli.kubectl.logs import parse_duration, pod_name
+from cli.kubectl.durations import parse_duration
+from cli.kubectl.logs import pod_name
 from cli.kubectl.top import node_rows, pod_rows
 from cli.main import main
 from proto.apiserver import apiserver_pb2 as pb
