@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.launcher.layout import DEFAULT_NAME, default_dir
+from cli.launcher.layout import DEFAULT_NAME, cluster_dir
 
 if TYPE_CHECKING:
     from chaos.cluster import Cluster
@@ -47,7 +47,7 @@ def chaos() -> None:
 
 
 def _cluster_dir(dir_: Path | None, name: str | None) -> Path:
-    return dir_ if dir_ is not None else default_dir(name or DEFAULT_NAME)
+    return cluster_dir(dir_, name)[0]
 
 
 def _run(directory: Path, build: Callable[[Cluster], Experiment], report_path: Path | None) -> None:

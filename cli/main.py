@@ -3,15 +3,24 @@
 Every subcommand lives in its own module and is imported only when it runs (or when
 ``--help`` lists them all): ``raftsman get`` does not pay for importing the store, the
 launcher or the chaos harness. The table below is the whole command set.
+
+Which cluster to talk to can also be said before the verb, as with kubectl's global
+flags: ``raftsman --dir DIR get pods`` is ``raftsman get pods --dir DIR``. The group's
+``--dir``, ``--name`` and ``--server`` set ``$RAFTSMAN_DIR``, ``$RAFTSMAN_CLUSTER`` and
+``$RAFTSMAN_SERVER`` for the verb, which a verb's own flags still override.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
 from cli.kubectl import COMMANDS as KUBECTL_COMMANDS
+from cli.launcher.layout import CLUSTER_ENV, DIR_ENV
+
+SERVER_ENV = "RAFTSMAN_SERVER"  # as cli.kubectl.config reads it
 
 COMMANDS: dict[str, str] = {
     "store": "cli.store:store",
@@ -53,8 +62,16 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="raftsman", prog_name="raftsman")
-def main() -> None:
+@click.option(
+    "--dir", "dir_", default=None, metavar="DIR", help="Cluster directory, for every verb."
+)
+@click.option("--name", default=None, metavar="CLUSTER", help="Cluster name, for every verb.")
+@click.option("--server", "-s", default=None, metavar="HOST:PORT", help="API server address(es).")
+def main(dir_: str | None, name: str | None, server: str | None) -> None:
     """Raftsman: a Kubernetes-style cluster manager on an etcd-compatible Raft store."""
+    for variable, value in ((DIR_ENV, dir_), (CLUSTER_ENV, name), (SERVER_ENV, server)):
+        if value:
+            os.environ[variable] = value
 
 
 @main.command()

@@ -4,10 +4,11 @@ Order, first match wins (as kubectl's ``--server`` beats its kubeconfig):
 
 1. ``--server HOST:PORT`` (comma-separated for several);
 2. ``RAFTSMAN_SERVER``;
-3. the client config ``raftsman up`` wrote: ``DIR/config`` with ``--dir``, else
-   ``~/.raftsman/NAME/config`` (``$HOME`` honoured), NAME from ``--name``,
-   ``RAFTSMAN_CLUSTER``, else ``local``; its current
-   context's cluster's ``servers`` (or ``server``).
+3. the client config ``raftsman up`` wrote in the cluster's directory: ``--dir``, else
+   ``~/.raftsman/NAME`` for ``--name``, else ``$RAFTSMAN_DIR``, else
+   ``~/.raftsman/$RAFTSMAN_CLUSTER``, else ``~/.raftsman/local`` (``$HOME`` honoured;
+   :func:`cli.launcher.layout.cluster_dir`); its current context's cluster's ``servers``
+   (or ``server``).
 
 :class:`ConfigError` when none applies, naming what was tried.
 """
@@ -21,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from cli.launcher.layout import DEFAULT_NAME, default_dir
+from cli.launcher.layout import CLUSTER_ENV, cluster_dir
 
 SERVER_ENV = "RAFTSMAN_SERVER"
-CLUSTER_ENV = "RAFTSMAN_CLUSTER"
+__all__ = ["CLUSTER_ENV", "SERVER_ENV", "ConfigError", "Target", "config_path", "resolve"]
 
 
 class ConfigError(Exception):
@@ -42,8 +43,8 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(a.strip().removeprefix("http://") for a in value.split(",") if a.strip())
 
 
-def config_path(name: str | None) -> Path:
-    return default_dir(name or os.environ.get(CLUSTER_ENV) or DEFAULT_NAME) / "config"
+def config_path(name: str | None, dir_: str | None = None) -> Path:
+    return cluster_dir(dir_, name)[0] / "config"
 
 
 def servers_in(config: Any) -> tuple[str, ...]:
@@ -64,7 +65,7 @@ def resolve(*, server: str | None, name: str | None, dir_: str | None = None) ->
     env = os.environ.get(SERVER_ENV, "")
     if env.strip():
         return Target(_split(env), f"${SERVER_ENV}")
-    path = Path(dir_) / "config" if dir_ else config_path(name)
+    path = config_path(name, dir_)
     try:
         config = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -19,7 +19,7 @@ import trio
 
 from . import lifecycle, links, report
 from .clientconfig import write_client_config
-from .layout import DEFAULT_NAME, Layout, default_dir
+from .layout import DEFAULT_NAME, Layout, cluster_dir
 from .plan import PlanError
 from .readiness import cluster_ready
 from .state import StateFileError, load
@@ -37,10 +37,8 @@ _name_option = click.option(
 
 
 def _where(dir_: Path | None, name: str | None) -> tuple[Layout, str]:
-    if dir_ is not None:
-        return Layout.at(dir_), name or Layout.at(dir_).root.name
-    name = name or DEFAULT_NAME
-    return Layout.at(default_dir(name)), name
+    root, name = cluster_dir(dir_, name)
+    return Layout.at(root), name
 
 
 @contextmanager

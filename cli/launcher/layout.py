@@ -24,11 +24,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_NAME = "local"
+DIR_ENV = "RAFTSMAN_DIR"
+CLUSTER_ENV = "RAFTSMAN_CLUSTER"
 
 
 def default_dir(name: str) -> Path:
     """``~/.raftsman/<name>``: where ``raftsman up --name NAME`` keeps a cluster."""
     return Path.home() / ".raftsman" / name
+
+
+def cluster_dir(dir_: str | Path | None, name: str | None) -> tuple[Path, str]:
+    """The cluster directory a command works on, and the cluster's name.
+
+    First match wins: ``--dir``, ``--name``, ``$RAFTSMAN_DIR``, ``$RAFTSMAN_CLUSTER``, else
+    ``local`` (so ``raftsman --dir X VERB`` -- which exports ``$RAFTSMAN_DIR`` -- and
+    ``raftsman VERB --dir X`` mean the same). A directory's cluster is named after it
+    unless ``--name`` says otherwise.
+    """
+    if dir_:
+        return Path(dir_), name or Path(dir_).name
+    if name:
+        return default_dir(name), name
+    env_dir = os.environ.get(DIR_ENV, "").strip()
+    if env_dir:
+        return Path(env_dir), Path(env_dir).name
+    name = os.environ.get(CLUSTER_ENV, "").strip() or DEFAULT_NAME
+    return default_dir(name), name
 
 
 @dataclass(frozen=True)

@@ -41,3 +41,31 @@ def test_a_verb_imports_only_what_it_needs() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert out.splitlines()[-1] == "[]"
+
+
+def test_cluster_flags_before_the_verb_mean_the_same(tmp_path, monkeypatch) -> None:
+    from cli.launcher.layout import cluster_dir
+
+    for variable in ("RAFTSMAN_DIR", "RAFTSMAN_CLUSTER", "RAFTSMAN_SERVER"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    runner = CliRunner()
+    where = tmp_path / "elsewhere"
+    before = runner.invoke(main, ["--dir", str(where), "get", "pods"])
+    after = runner.invoke(main, ["get", "pods", "--dir", str(where)])
+    assert before.exit_code == after.exit_code == 1
+    assert f"no cluster config at {where}/config" in before.output
+    assert before.output == after.output
+    status = runner.invoke(main, ["--dir", str(where), "status"])
+    assert status.output == f"error: no cluster at {where} (no state.json)\n"
+
+    # First match wins: --dir, --name, $RAFTSMAN_DIR, $RAFTSMAN_CLUSTER, local.
+    monkeypatch.delenv("RAFTSMAN_DIR")  # set by the group's --dir above
+    home = tmp_path / ".raftsman"
+    assert cluster_dir(None, None) == (home / "local", "local")
+    monkeypatch.setenv("RAFTSMAN_CLUSTER", "blue")
+    assert cluster_dir(None, None) == (home / "blue", "blue")
+    monkeypatch.setenv("RAFTSMAN_DIR", str(where))
+    assert cluster_dir(None, None) == (where, "elsewhere")
+    assert cluster_dir(None, "red") == (home / "red", "red")
+    assert cluster_dir(tmp_path / "x", None) == (tmp_path / "x", "x")
