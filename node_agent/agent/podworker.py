@@ -5,45 +5,32 @@ this is the same, as a trio task (an actor). Inputs never block the caller: the 
 manager hands over a new version of the pod (:meth:`PodWorker.update`), says the pod is
 gone from the API (:meth:`PodWorker.remove`), or that something the pod depends on
 changed (:meth:`PodWorker.poke`); a container's exit or a probe's verdict arrives from a
-task the worker owns. Each input only marks the worker dirty; the worker then runs one
-**sync**: a level-triggered pass from the pod it knows and what the runtime reports to
-the next actions, after which it writes the pod's status (through the coalescing status
-manager) and sleeps until the next input or the next timer it set (a backoff ending, a
-retry). Work for one pod is therefore never done twice at once, and a slow pod never
-delays another.
+task the worker owns (:mod:`.attempts`). Each input only marks the worker dirty; the
+worker then runs one **sync**: a level-triggered pass from the pod it knows and what the
+runtime reports to the next actions, after which it writes the pod's status (through the
+coalescing status manager) and sleeps until the next input or the next timer it set (a
+backoff ending, a retry). Work for one pod is therefore never done twice at once, and a
+slow pod never delays another.
 
 One sync, for a pod that is not being deleted
     1. A terminal pod (Succeeded/Failed, from this worker or from the status it finds
        on the API server after a restart) is never started again: what still runs of
        it is stopped (sidecars of a finished pod, everything of an evicted one), then
-       its address is released.
+       its address is released (:mod:`.termination`).
     2. The pod's IP (from the node's pod CIDR; ``hostNetwork`` pods use the node's) and
        volumes (set up on every sync, which also refreshes ConfigMap/Secret volumes).
-    3. Init containers in order, one at a time, each to successful completion; a failed
-       one is restarted (with backoff) unless ``restartPolicy`` is Never, which fails
-       the pod. A *sidecar* (an init container with ``restartPolicy: Always``) only has
-       to be *started* -- running, its postStart hook done and its startup probe passed
-       -- before the next one starts.
-    4. App containers: started when never started; when exited, restarted if the
-       restart policy says so (Always; OnFailure after a non-zero exit), first at once,
-       then after Kubernetes' CrashLoopBackOff (:mod:`.backoff`).
-    5. Sidecars keep running for the pod's life: restarted with backoff whatever the
-       pod's restart policy, with their probes and hooks as app containers have them.
-       Once the app containers of a Never/OnFailure pod are all finished for good, the
-       sidecars are stopped (in reverse order) and the phase follows from the app
-       containers alone.
+    3. Init containers in order, one at a time, each to successful completion (a
+       sidecar: until it is started).
+    4. App containers: started, restarted (after CrashLoopBackOff) or left exited as
+       the restart policy says.
+    5. Sidecars kept running for the pod's life, and stopped once the app containers of
+       a Never/OnFailure pod are all finished for good.
     6. The status: container statuses (:mod:`.containers`), phase and conditions
        (:mod:`.podstatus`).
 
-Spec changes. Only the image of a container may change on a running pod. Each attempt
-remembers the hash of the spec it was created from (:func:`.containers.container_hash`,
-also a label on the runtime's container, so it survives an agent restart); a running app
-container or sidecar whose hash differs from the spec's is stopped (``Killing``
-"Container c definition changed, will be restarted", preStop and the pod's grace
-period) and created again at once from the new spec, whatever the restart policy and
-without backoff; ``restartCount`` goes up and the status shows the new image. A
-completed init container is not run again, and an exited app container that its restart
-policy leaves alone stays exited.
+    Steps 3-5 are a policy, with the rules for spec changes (a running container whose
+    image changed is recreated), in :mod:`.sequencing`: pure functions say which
+    container to start, restart, recreate or leave, and the worker does it.
 
 Failing a pod (:meth:`PodWorker.evict`, :meth:`PodWorker.reject`). The node fails a pod
 for reasons of its own in one way: phase ``Failed`` with the reason and message in the
@@ -60,14 +47,9 @@ crash). Any other exception in a sync is a bug: it is logged, reported as a Warn
 event on the pod, and the sync retried with backoff -- one bad pod never takes the
 agent down.
 
-Deletion (``deletionTimestamp`` set)
-    Probes stop; every running container gets its preStop hook and SIGTERM, and SIGKILL
-    when the grace period (``deletionGracePeriodSeconds``) ends -- app containers first,
-    then the sidecars one by one in reverse order with what is left of it; a shorter grace
-    arriving meanwhile (or the pod vanishing from the API: force deletion) shortens it.
-    Once no container runs, the worker removes the containers, releases the IP, deletes
-    the volumes and logs, and deletes the Pod object with grace 0 and a uid
-    precondition, so a new pod of the same name is never touched.
+Deletion (``deletionTimestamp`` set, or the pod gone from the API): every running
+container is stopped within the grace period, then what the pod leaves on the node is
+cleaned up and the Pod object deleted -- see :mod:`.termination`.
 
 Re-adoption. A worker created with the containers the runtime already has for its pod
 (after an agent restart) takes them over as they are: running ones keep running with
@@ -79,18 +61,16 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from actors.client import ApiError, Conflict, NotFound
 from node_agent.agent import lifecycle
+from node_agent.agent.attempts import AttemptWatchers, lost
 from node_agent.agent.backoff import RestartBackoff
 from node_agent.agent.containers import (
     CRASH_LOOP_BACK_OFF,
@@ -108,7 +88,26 @@ from node_agent.agent.containers import (
 from node_agent.agent.containerspec import build_container_spec
 from node_agent.agent.context import PodContext
 from node_agent.agent.podstatus import TERMINAL_PHASES, pod_status, rejected_status
-from node_agent.agent.probes import ProbeContext
+from node_agent.agent.sequencing import (
+    Action,
+    Verb,
+    app_action,
+    apps_finished,
+    init_step,
+    initialized,
+    restart_policy,
+    sidecar_action,
+)
+from node_agent.agent.termination import (
+    StopOutcome,
+    Stopper,
+    clean_up,
+    delete_pod_object,
+    deletion_grace,
+    pod_grace,
+    release_ip,
+    remove_containers,
+)
 from node_agent.network import PodIPError
 from node_agent.pods.errors import ImageNotFoundError, PodSetupError
 from node_agent.runtime.base import (
@@ -116,19 +115,16 @@ from node_agent.runtime.base import (
     ContainerId,
     ContainerInfo,
     ContainerNotFoundError,
-    ContainerRuntimeError,
     ContainerState,
     ContainerStatus,
     StartError,
 )
-from node_agent.runtime.logs import container_log_dir
 from proto.k8s import core_pb2
 
 __all__ = ["PodWorker"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GRACE_SECONDS = 30
 REJECTED_PREFIX = "Pod was rejected: "
 """The kubelet's prefix of the status message of a pod it refused to admit."""
 _ERROR_RETRY_INITIAL = 1.0
@@ -151,27 +147,6 @@ def _metadata_changed(old: Any, new: Any) -> bool:
         or old.labels != new.labels
         or old.annotations != new.annotations
     )
-
-
-def _lost(record: ContainerRecord, container_id: ContainerId, message: str) -> ContainerStatus:
-    """The final status of a container the runtime no longer knows."""
-    return ContainerStatus(
-        id=container_id,
-        state=ContainerState.EXITED,
-        started_at=record.status.started_at if record.status else None,
-        finished_at=_now(),
-        exit_code=137,
-        reason="ContainerStatusUnknown",
-        message=message,
-    )
-
-
-def _should_restart(policy: str, exit_code: int | None) -> bool:
-    if policy == "Never":
-        return False
-    if policy == "OnFailure":
-        return exit_code != 0
-    return True
 
 
 class PodWorker:
@@ -198,14 +173,15 @@ class PodWorker:
         self._dirty = trio.Event()
         self._records: dict[str, ContainerRecord] = {}
         self._stale: list[ContainerId] = []
-        self._attempt_scopes: dict[str, trio.CancelScope] = {}
+        self._watchers = AttemptWatchers(
+            ctx.runtime, key=_key(pod), changed=self.poke, event=self._event
+        )
+        self._stopper = Stopper(ctx.runtime, event=self._event)
         self._nursery: trio.Nursery | None = None
         self._pod_ip = ctx.ips.lookup(self.uid) or ""
         self._pod_problem: Waiting | None = None
         self._start_time = _now()
         self._wake_at = math.inf
-        self._kill_deadline: float | None = None
-        self._kill_scope: trio.CancelScope | None = None
         self._error_retry = _ERROR_RETRY_INITIAL
         self._volume_paths: dict[str, Path] = {}
         self._last_status: core_pb2.PodStatus | None = None
@@ -233,25 +209,16 @@ class PodWorker:
                         record.image = container.image
         elif not _metadata_changed(old.metadata, pod.metadata):
             return  # only the status moved (most often: our own write coming back)
-        if self._kill_deadline is not None and pod.metadata.HasField(
-            "deletion_grace_period_seconds"
-        ):
-            deadline = trio.current_time() + max(0, pod.metadata.deletion_grace_period_seconds)
-            if deadline < self._kill_deadline:
-                self._kill_deadline = deadline
-                if self._kill_scope is not None:
-                    self._kill_scope.cancel()
+        if pod.metadata.HasField("deletion_grace_period_seconds"):
+            grace = max(0, pod.metadata.deletion_grace_period_seconds)
+            self._stopper.shorten(trio.current_time() + grace)
         self.poke()
 
     def remove(self) -> None:
         """The pod is gone from the API server: stop its containers and clean up."""
         if not self.removed:
             self.removed = True
-            deadline = trio.current_time() + self.ctx.timings.force_grace
-            if self._kill_deadline is not None and deadline < self._kill_deadline:
-                self._kill_deadline = deadline
-                if self._kill_scope is not None:
-                    self._kill_scope.cancel()
+            self._stopper.shorten(trio.current_time() + self.ctx.timings.force_grace)
         self.poke()
 
     def poke(self) -> None:
@@ -410,24 +377,52 @@ class PodWorker:
         if not await self._prepare_pod():
             self._publish()
             return False
-        policy = pod.spec.restart_policy or "Always"
-        passed = await self._sync_init_containers(policy)
-        if passed == len(pod.spec.init_containers):
+        policy = restart_policy(pod)
+        inits = pod.spec.init_containers
+        step = init_step(inits, self._records, policy)
+        if step.action is not None:
+            await self._apply(step.action)
+        if step.passed == len(inits):
             for container in pod.spec.containers:
-                record = self._records[container.name]
-                await self._sync_container(record, container, policy)
-        await self._sync_sidecars(passed, finished=self._apps_finished(policy))
+                action = app_action(self._records[container.name], container, policy)
+                if action is not None:
+                    await self._apply(action)
+        if apps_finished(self._records, policy):
+            if any(r.sidecar and r.running for r in self._records.values()):
+                await self._stop_running(pod_grace(pod))
+        else:
+            for container in inits[: step.passed]:
+                action = sidecar_action(self._records[container.name], container)
+                if action is not None:
+                    await self._apply(action)
         self._publish()
         return False
+
+    async def _apply(self, action: Action) -> None:
+        """Do what :mod:`.sequencing` decided for one container."""
+        record = self._records[action.name]
+        container = self._container(action.name)
+        assert container is not None
+        match action.verb:
+            case Verb.START:
+                await self._start(record, container)
+            case Verb.RESTART:
+                if action.fresh_backoff:
+                    record.backoff = RestartBackoff(self.ctx.timings.backoff)
+                await self._restart_with_backoff(record, container)
+            case Verb.RECREATE:
+                await self._recreate(record, container, action.message)
+            case Verb.SETTLE:
+                record.waiting = None
 
     async def _finish(self) -> None:
         """A terminal pod: stop what still runs (sidecars of a finished pod, everything
         of an evicted one), then give its address back."""
-        if await self._stop_running(self._pod_grace()):
+        if await self._stop_running(pod_grace(self.pod)):
             for record in self._records.values():
                 record.waiting = None
             if not self.pod.spec.host_network:
-                self._release_ip()
+                release_ip(self.ctx.ips, self.uid, key=self.key)
         self._publish()
 
     # ------------------------------------------------------------------ pod setup
@@ -467,107 +462,7 @@ class PodWorker:
             self.ctx.events.event(self.pod, "Warning", event_reason, waiting.message)
         self._pod_problem = waiting
 
-    # ------------------------------------------------------------------ containers
-
-    def _app_started(self) -> bool:
-        return any(r.attempt >= 0 for r in self._records.values() if not r.init)
-
-    def _started_after(self, index: int) -> bool:
-        """Whether a container after init container ``index`` was ever started."""
-        inits = self.pod.spec.init_containers
-        if any(self._records[c.name].attempt >= 0 for c in inits[index + 1 :]):
-            return True
-        return self._app_started()
-
-    async def _sync_init_containers(self, policy: str) -> int:
-        """Advance the init containers in order; how many are done with (all of them once
-        the pod is initialized).
-
-        A regular init container is done once it exited 0; a sidecar once it is started
-        (running, its postStart hook and startup probe passed) -- or once a container after
-        it was started: from then on :meth:`_sync_sidecars` keeps it running.
-        """
-        inits = self.pod.spec.init_containers
-        if self._app_started():
-            return len(inits)  # app containers ran: initialization happened before
-        for index, container in enumerate(inits):
-            record = self._records[container.name]
-            if record.sidecar:
-                if (record.running and record.started) or self._started_after(index):
-                    continue
-                if record.running:
-                    return index  # until it is started
-                if record.exited:
-                    await self._restart_with_backoff(record, container)
-                else:
-                    await self._start(record, container)
-                return index
-            if record.succeeded:
-                continue
-            if record.running:
-                return index
-            if record.exited:
-                if policy == "Never":
-                    record.waiting = None
-                    return index  # the pod fails (pod_phase)
-                await self._restart_with_backoff(record, container)
-                return index
-            await self._start(record, container)
-            return index
-        return len(inits)
-
-    async def _sync_sidecars(self, passed: int, *, finished: bool) -> None:
-        """Keep the sidecars among the first ``passed`` init containers running whatever
-        the pod's restart policy (with backoff), and recreated when their spec changed;
-        once the app containers are ``finished`` for good, stop them instead."""
-        if finished:
-            if any(r.sidecar and r.running for r in self._records.values()):
-                await self._stop_running(self._pod_grace())
-            return
-        for container in self.pod.spec.init_containers[:passed]:
-            record = self._records[container.name]
-            if not record.sidecar:
-                continue
-            if record.running:
-                if record.spec_hash != container_hash(container):
-                    await self._recreate(
-                        record, container, f"Init container {record.name} definition changed"
-                    )
-            elif record.exited:
-                await self._restart_with_backoff(record, container)
-
-    def _apps_finished(self, policy: str) -> bool:
-        """Every app container exited and none will be restarted (never with Always)."""
-        apps = [r for r in self._records.values() if not r.init]
-        return bool(apps) and all(
-            r.exited and r.status is not None and not _should_restart(policy, r.status.exit_code)
-            for r in apps
-        )
-
-    async def _sync_container(
-        self, record: ContainerRecord, container: core_pb2.Container, policy: str
-    ) -> None:
-        changed = record.attempt >= 0 and record.spec_hash != container_hash(container)
-        if record.running:
-            if changed:
-                await self._recreate(
-                    record,
-                    container,
-                    f"Container {record.name} definition changed, will be restarted",
-                )
-            return
-        if record.status is None:
-            await self._start(record, container)
-            return
-        code = record.status.exit_code
-        if _should_restart(policy, code):
-            if changed:
-                # The kubelet keys its backoff by the container's hash: a new spec
-                # starts from a clean slate.
-                record.backoff = RestartBackoff(self.ctx.timings.backoff)
-            await self._restart_with_backoff(record, container)
-        else:
-            record.waiting = None
+    # ------------------------------------------------------------------ attempts
 
     async def _recreate(
         self, record: ContainerRecord, container: core_pb2.Container, message: str
@@ -577,19 +472,17 @@ class PodWorker:
         policy -- the kubelet's reaction to a changed container hash."""
         assert record.container_id is not None
         self._event("Normal", "Killing", message)
-        scope = self._attempt_scopes.pop(record.name, None)
-        if scope is not None:
-            scope.cancel()
+        self._watchers.cancel(record.name)
         status = await lifecycle.stop(
             self.ctx.runtime,
             record,
             container,
-            self._probe_context(record, container),
-            deadline=trio.current_time() + self._pod_grace(),
+            lifecycle.probe_context(self.ctx.runtime, record.container_id, container, self._pod_ip),
+            deadline=trio.current_time() + pod_grace(self.pod),
             event=self._event,
         )
         if status is None:
-            status = _lost(record, record.container_id, "the container was gone when stopped")
+            status = lost(record, record.container_id, "the container was gone when stopped")
         record.status = status
         record.ready = False
         record.hook_pending = False
@@ -655,7 +548,7 @@ class PodWorker:
             return
         for warning in built.warnings:
             self.ctx.events.event(self.pod, "Warning", "InvalidEnvironmentVariableNames", warning)
-        if self.terminal or self._kill_deadline is not None:
+        if self.terminal or self._stopper.stopping:
             return  # failed or stopping meanwhile (evicted while the spec was built)
         spec_hash = container_hash(container)
         spec = replace(built.spec, labels={**built.spec.labels, HASH_LABEL: spec_hash})
@@ -742,81 +635,22 @@ class PodWorker:
         self.poke()
 
     def _watch(self, record: ContainerRecord, *, adopted: bool = False) -> None:
-        """Follow the running attempt of ``record`` until it exits, with its hooks and
-        probes (:mod:`.lifecycle`), in a scope of its own."""
+        """Follow the running attempt of ``record`` until it exits (:mod:`.attempts`)."""
         assert self._nursery is not None
-        container_id = record.container_id
-        assert container_id is not None
-        old = self._attempt_scopes.pop(record.name, None)
-        if old is not None:
-            old.cancel()
-        scope = trio.CancelScope()
-        self._attempt_scopes[record.name] = scope
-        container = self._container(record.name)
-        supervised = container is not None and (not record.init or record.sidecar)
-        probe_ctx = self._probe_context(record, container) if container is not None else None
-
-        async def watch(done: trio.CancelScope) -> None:
-            try:
-                status = await self.ctx.runtime.wait(container_id)
-            except ContainerRuntimeError as exc:
-                logger.warning("pod %s: lost container %s: %s", self.key, container_id, exc)
-                status = _lost(record, container_id, str(exc))
-            if record.container_id == container_id:
-                record.status = status
-                record.exited_at = trio.current_time()
-                record.ready = False
-                record.hook_pending = False
-                self.poke()
-            done.cancel()
-
-        async def attempt() -> None:
-            if scope.cancel_called or record.container_id != container_id:
-                return  # superseded before this task ran (recreated, stopped)
-            with scope:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(watch, nursery.cancel_scope)
-                    if supervised and container is not None and probe_ctx is not None:
-                        nursery.start_soon(
-                            partial(
-                                lifecycle.supervise,
-                                self.ctx.runtime,
-                                record,
-                                container,
-                                probe_ctx,
-                                adopted=adopted,
-                                pod_grace=self._pod_grace(),
-                                changed=self.poke,
-                                event=self._event,
-                            )
-                        )
-
-        self._nursery.start_soon(attempt)
-
-    def _probe_context(
-        self, record: ContainerRecord, container: core_pb2.Container
-    ) -> ProbeContext:
-        assert record.container_id is not None
-        return lifecycle.probe_context(
-            self.ctx.runtime, record.container_id, container, self._pod_ip
+        self._watchers.watch(
+            self._nursery,
+            record,
+            self._container(record.name),
+            pod_ip=self._pod_ip,
+            pod_grace=pod_grace(self.pod),
+            adopted=adopted,
         )
 
     def _event(self, type_: str, reason: str, message: str) -> None:
         self.ctx.events.event(self.pod, type_, reason, message)
 
-    def _pod_grace(self) -> float:
-        spec = self.pod.spec
-        if spec.HasField("termination_grace_period_seconds"):
-            return float(max(0, spec.termination_grace_period_seconds))
-        return float(DEFAULT_GRACE_SECONDS)
-
     async def _remove_stale(self) -> None:
-        while self._stale:
-            container_id = self._stale.pop()
-            try:
-                await self.ctx.runtime.remove(container_id)
-            except ContainerRuntimeError as exc:
-                logger.debug("pod %s: removing old container %s: %s", self.key, container_id, exc)
+        await remove_containers(self.ctx.runtime, self._stale, key=self.key)
 
     # ------------------------------------------------------------------ status
 
@@ -828,7 +662,7 @@ class PodWorker:
             rejected = rejected_status(pod, reason=self._reason, message=self._message)
             self.ctx.status.set(pod, rejected, force=self._periodic and pod.status != rejected)
             return
-        initializing = not self._initialized()
+        initializing = not initialized(self._records)
         init_statuses: list[core_pb2.ContainerStatus] = []
         statuses: list[core_pb2.ContainerStatus] = []
         for record in self._records.values():
@@ -866,133 +700,44 @@ class PodWorker:
         # would otherwise drop it as already written).
         self.ctx.status.set(pod, status, force=self._periodic and pod.status != status)
 
-    def _initialized(self) -> bool:
-        if self._app_started():
-            return True
-        return all(
-            r.succeeded or (r.sidecar and r.running and r.started)
-            for r in self._records.values()
-            if r.init
-        )
-
     def _become_terminal(self, phase: str) -> None:
         """The pod finished: no container of it runs again; the next sync stops what
         still runs and releases its address (:meth:`_finish`)."""
         self.terminal = phase
-        for scope in self._attempt_scopes.values():
-            scope.cancel()
-        self._attempt_scopes.clear()
+        self._watchers.cancel_all()
         logger.info("pod %s: %s", self.key, phase)
         self.poke()
 
-    def _release_ip(self) -> None:
-        try:
-            self.ctx.ips.release(self.uid)
-        except PodIPError as exc:
-            logger.warning("pod %s: releasing its IP: %s", self.key, exc)
-
     # ------------------------------------------------------------------ deletion
 
-    def _grace(self) -> float:
-        meta, spec = self.pod.metadata, self.pod.spec
-        if meta.HasField("deletion_grace_period_seconds"):
-            return max(0, meta.deletion_grace_period_seconds)
-        if spec.HasField("termination_grace_period_seconds"):
-            return max(0, spec.termination_grace_period_seconds)
-        return DEFAULT_GRACE_SECONDS
-
     async def _stop_running(self, grace: float) -> bool:
-        """Stop every running container within ``grace`` seconds of the first call: app
-        containers (and a running regular init container) together, then the sidecars
-        one at a time in reverse spec order, each with what is left of the grace period.
-
-        True once nothing runs; False when cut short (a shorter deadline arrived: call
-        again) or a container could not be stopped (retried a second later).
-        """
-        if self._kill_deadline is None:
-            self._kill_deadline = trio.current_time() + grace
-            for scope in self._attempt_scopes.values():
-                scope.cancel()
-            self._attempt_scopes.clear()
-            for record in self._records.values():
-                if record.running:
-                    self.ctx.events.event(
-                        self.pod, "Normal", "Killing", f"Stopping container {record.name}"
-                    )
-        records = list(self._records.values())
-        stages = [[r for r in records if r.running and not r.sidecar]]
-        stages.extend([r] for r in reversed(records) if r.sidecar and r.running)
-        for stage in stages:
-            if not stage:
-                continue
-            with trio.CancelScope() as scope:
-                self._kill_scope = scope
-                async with trio.open_nursery() as nursery:
-                    for record in stage:
-                        nursery.start_soon(self._kill, record)
-            self._kill_scope = None
-            if scope.cancelled_caught:
-                self._wake_no_later_than(trio.current_time())
-                return False
-        if any(r.running for r in records):
+        """Stop every running container (:meth:`.termination.Stopper.stop`), their
+        probes and hooks first. True once nothing runs; False when it must be called
+        again (the wake-up is set: at once when cut short by a shorter deadline, a
+        second later when a container could not be stopped)."""
+        if not self._stopper.stopping:
+            self._watchers.cancel_all()
+        outcome = await self._stopper.stop(
+            self.records(), grace, container_of=self._container, pod_ip=self._pod_ip
+        )
+        if outcome is StopOutcome.CUT_SHORT:
+            self._wake_no_later_than(trio.current_time())
+        elif outcome is StopOutcome.STILL_RUNNING:
             self._wake_no_later_than(trio.current_time() + 1)
-            return False
-        return True
+        return outcome is StopOutcome.STOPPED
 
     async def _terminate(self) -> bool:
-        grace = self.ctx.timings.force_grace if self.removed else self._grace()
+        """The pod is being deleted: stop, clean up, delete the object; True once done."""
+        grace = self.ctx.timings.force_grace if self.removed else deletion_grace(self.pod)
         if not await self._stop_running(grace):
             return False
         for record in self._records.values():
             record.waiting = None
         self._publish()
-        await self._clean_up()
-        if not self.removed:
-            meta = self.pod.metadata
-            try:
-                await self.ctx.api.delete(
-                    "Pod", meta.name, namespace=meta.namespace, grace_period_seconds=0, uid=self.uid
-                )
-            except (NotFound, Conflict):
-                pass
-            except ApiError as exc:
-                logger.warning("pod %s: deleting it: %s (will retry)", self.key, exc)
-                self._wake_no_later_than(trio.current_time() + 1)
-                return False
+        await clean_up(self.ctx, self.pod, self._records.values(), self._stale, key=self.key)
+        if not self.removed and not await delete_pod_object(self.ctx.api, self.pod, key=self.key):
+            self._wake_no_later_than(trio.current_time() + 1)
+            return False
         self.ctx.status.forget(self.uid)
         logger.info("pod %s: deleted", self.key)
         return True
-
-    async def _kill(self, record: ContainerRecord) -> None:
-        """preStop, SIGTERM, SIGKILL at the deletion deadline (:func:`.lifecycle.stop`)."""
-        assert record.container_id is not None and self._kill_deadline is not None
-        container = self._container(record.name)
-        ctx = None if container is None else self._probe_context(record, container)
-        record.status = await lifecycle.stop(
-            self.ctx.runtime,
-            record,
-            container,
-            ctx,
-            deadline=self._kill_deadline,
-            event=self._event,
-        )
-        if not record.running:
-            record.exited_at = trio.current_time()
-            record.ready = False
-
-    async def _clean_up(self) -> None:
-        for record in self._records.values():
-            for container_id in (record.container_id, record.previous_id):
-                if container_id:
-                    self._stale.append(container_id)
-        await self._remove_stale()
-        self._release_ip()
-        meta = self.pod.metadata
-        try:
-            self.ctx.volumes.teardown(self.uid)
-        except OSError as exc:
-            logger.warning("pod %s: removing its volumes: %s", self.key, exc)
-        pod_logs = container_log_dir(
-            self.ctx.logs_dir, meta.namespace, meta.name, self.uid, "x"
-        ).parent
-        shutil.rmtree(pod_logs, ignore_errors=True)
