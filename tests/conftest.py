@@ -13,6 +13,8 @@ import trio
 
 from proto import rpc
 
+pytest_plugins = ["tests.support.apiserver_fixtures"]
+
 
 def _trio_run_with_grpc_loop(fn: Callable[..., Any], *args: Any, **run_kwargs: Any) -> Any:
     """``trio.run`` for tests: the asyncio loop for gRPC opens before any fixture runs."""

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,15 +32,8 @@ from proto.apiserver import apiserver_pb2 as pb
 from proto.k8s import kinds
 from tests.node_agent.agent.fake_agent import RunningAgent, make_node, make_pod, published_agent
 from tests.support.ports import free_port
-from tests.support.raftstore import raftstore_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
 
 
 @dataclass

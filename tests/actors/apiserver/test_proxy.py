@@ -6,8 +6,7 @@ real process runtime and service, a fake lookup) that a Node object points to.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from functools import partial
 from pathlib import Path
@@ -19,16 +18,8 @@ import trio
 from actors.apiserver.server import run_apiserver
 from actors.client import ApiClient, errors, open_api_client
 from proto import rpc
-from proto.k8s import kinds
 from tests.node_agent.agent.fake_agent import RunningAgent, make_node, make_pod, published_agent
 from tests.support.ports import free_port
-from tests.support.raftstore import raftstore_cluster
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
 
 
 @pytest.fixture
@@ -36,15 +27,6 @@ async def api(nursery: trio.Nursery, store: tuple[str, ...]) -> AsyncIterator[Ap
     server = await nursery.start(partial(run_apiserver, etcd_endpoints=store))
     async with open_api_client(server.address, timeout=20) as client:
         yield client
-
-
-@pytest.fixture
-async def ns(api: ApiClient) -> str:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    namespace = kinds.by_kind("Namespace").new()
-    namespace.metadata.name = name
-    await api.create(namespace)
-    return name
 
 
 @pytest.fixture

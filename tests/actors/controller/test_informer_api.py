@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
-from actors.apiserver.server import run_apiserver
 from actors.client import ApiClient, open_api_client
 from actors.controller import Handlers, Informer, InformerFactory
-from proto import rpc
 from tests.actors.client.conftest import make, pod
 from tests.support.apiserver import apiserver_process
 from tests.support.processes import async_wait_for
-from tests.support.raftstore import raftstore_cluster
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
-
-
-@pytest.fixture
-async def server(nursery: trio.Nursery, store: tuple[str, ...]) -> rpc.Server:
-    started: rpc.Server = await nursery.start(
-        partial(run_apiserver, etcd_endpoints=store, bookmark_interval=0.2)
-    )
-    return started
-
-
-@pytest.fixture
-async def api(server: rpc.Server) -> AsyncIterator[ApiClient]:
-    async with open_api_client(server.address, timeout=20) as client:
-        yield client
-
-
-@pytest.fixture
-async def ns(api: ApiClient) -> str:
-    import uuid
-
-    name = f"t{uuid.uuid4().hex[:10]}"
-    await api.create(make("Namespace", name))
-    return name
 
 
 class Recorder:
@@ -118,7 +83,9 @@ async def test_relists_on_another_api_server_without_duplicate_calls(
     await api.create(pod("keep", ns))
     await api.create(pod("gone", ns))
     with apiserver_process(store, tmp_path) as first, apiserver_process(store, tmp_path) as second:
-        async with open_api_client([first.address, second.address], timeout=5) as client:
+        async with open_api_client(
+            [first.address, second.address], timeout=5, in_order=True
+        ) as client:
             informer = Informer(client, "pods", namespace=ns)
             rec = Recorder()
             informer.add_handler(rec.handlers())

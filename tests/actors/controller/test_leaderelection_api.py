@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -25,15 +25,8 @@ from actors.controller.leaderelection import (
 from proto import rpc
 from proto.k8s import codec, coordination_pb2
 from tests.support.processes import async_wait_for
-from tests.support.raftstore import raftstore_cluster
 
 LEASE, RENEW, RETRY = 1.5, 1.0, 0.2
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
 
 
 async def start_apiserver(nursery: trio.Nursery, store: tuple[str, ...]) -> rpc.Server:

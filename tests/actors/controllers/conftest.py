@@ -1,6 +1,7 @@
 """Fixtures shared by every controller test: a real raftstore member per module, a real
-API server in-process per test, an :class:`ApiClient`, a fresh namespace per test, and
-:class:`Harness` -- builds :class:`ControllerContext` objects and runs controllers.
+API server in-process per test, an :class:`ApiClient`, a fresh namespace per test (those
+four from :mod:`tests.support.apiserver_fixtures`), and :class:`Harness` -- builds
+:class:`ControllerContext` objects and runs controllers.
 
 Stable API (other controller test files rely on it; extend, never change):
 
@@ -22,21 +23,16 @@ controllers never see -- or act on -- objects left behind by an earlier test. Pa
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from functools import partial
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import trio
 
-from actors.apiserver.server import run_apiserver
-from actors.client import ApiClient, KindRef, kind_info, open_api_client
+from actors.client import ApiClient, KindRef, kind_info
 from actors.controller import Controller, EventRecorder, Informer, InformerFactory
 from actors.controllers.context import ControllerContext, ControllerOptions
-from proto import rpc
 from proto.k8s import kinds
-from tests.support.raftstore import raftstore_cluster
 
 __all__ = [
     "Harness",
@@ -48,34 +44,6 @@ __all__ = [
     "set_pod_ready",
     "wait_until",
 ]
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ...]]:
-    """Endpoints of a single-member raftstore shared by one module's tests."""
-    with raftstore_cluster(tmp_path_factory.mktemp("raftstore"), size=1) as cluster:
-        yield cluster.endpoints
-
-
-@pytest.fixture
-async def server(nursery: trio.Nursery, store: tuple[str, ...]) -> rpc.Server:
-    started: rpc.Server = await nursery.start(
-        partial(run_apiserver, etcd_endpoints=store, bookmark_interval=0.2)
-    )
-    return started
-
-
-@pytest.fixture
-async def api(server: rpc.Server) -> AsyncIterator[ApiClient]:
-    async with open_api_client(server.address, timeout=20) as client:
-        yield client
-
-
-@pytest.fixture
-async def ns(api: ApiClient) -> str:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    await api.create(make("Namespace", name))
-    return name
 
 
 class ScopedInformerFactory(InformerFactory):
