@@ -46,8 +46,10 @@ def test_a_verb_imports_only_what_it_needs() -> None:
 def test_cluster_flags_before_the_verb_mean_the_same(tmp_path, monkeypatch) -> None:
     from cli.launcher.layout import cluster_dir
 
+    # Set (empty means unset) rather than deleted, so that monkeypatch restores them even
+    # after the group's flags exported them into this process.
     for variable in ("RAFTSMAN_DIR", "RAFTSMAN_CLUSTER", "RAFTSMAN_SERVER"):
-        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv(variable, "")
     monkeypatch.setenv("HOME", str(tmp_path))
     runner = CliRunner()
     where = tmp_path / "elsewhere"
@@ -60,7 +62,7 @@ def test_cluster_flags_before_the_verb_mean_the_same(tmp_path, monkeypatch) -> N
     assert status.output == f"error: no cluster at {where} (no state.json)\n"
 
     # First match wins: --dir, --name, $RAFTSMAN_DIR, $RAFTSMAN_CLUSTER, local.
-    monkeypatch.delenv("RAFTSMAN_DIR")  # set by the group's --dir above
+    monkeypatch.setenv("RAFTSMAN_DIR", "")  # exported by the group's --dir above
     home = tmp_path / ".raftsman"
     assert cluster_dir(None, None) == (home / "local", "local")
     monkeypatch.setenv("RAFTSMAN_CLUSTER", "blue")
