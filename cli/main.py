@@ -18,9 +18,7 @@ import os
 import click
 
 from cli.kubectl import COMMANDS as KUBECTL_COMMANDS
-from cli.launcher.layout import CLUSTER_ENV, DIR_ENV
-
-SERVER_ENV = "RAFTSMAN_SERVER"  # as cli.kubectl.config reads it
+from cli.launcher.layout import CLUSTER_ENV, DIR_ENV, SERVER_ENV
 
 COMMANDS: dict[str, str] = {
     "store": "cli.store:store",

@@ -22,9 +22,8 @@ from typing import Any
 
 import yaml
 
-from cli.launcher.layout import CLUSTER_ENV, cluster_dir
+from cli.launcher.layout import CLUSTER_ENV, SERVER_ENV, cluster_dir
 
-SERVER_ENV = "RAFTSMAN_SERVER"
 __all__ = ["CLUSTER_ENV", "SERVER_ENV", "ConfigError", "Target", "config_path", "resolve"]
 
 

@@ -190,14 +190,10 @@ def set_env(
                 ref.name = source
                 ref.key = key
             changed |= existing.SerializeToString(deterministic=True) != before
-        kept = [e for e in container.env if e.name not in removes]
-        if len(kept) != len(container.env):
-            changed = True
-            copies = [type(e)() for e in kept]
-            for copy, e in zip(copies, kept, strict=True):
-                copy.CopyFrom(e)
-            del container.env[:]
-            container.env.extend(copies)
+        for index in reversed(range(len(container.env))):
+            if container.env[index].name in removes:
+                del container.env[index]
+                changed = True
     return changed
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 DEFAULT_NAME = "local"
 DIR_ENV = "RAFTSMAN_DIR"
 CLUSTER_ENV = "RAFTSMAN_CLUSTER"
+SERVER_ENV = "RAFTSMAN_SERVER"
+"""API server addresses that bypass the cluster directory (read by cli.kubectl.config)."""
 
 
 def default_dir(name: str) -> Path:
